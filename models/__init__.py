@@ -1,0 +1,9 @@
+"""Declarative models of the course, their simulators and closed-form truths.
+
+``models`` imports no sibling package. Each module registers its models on import;
+:func:`get` and :func:`names` see all of them.
+"""
+
+from models.base import DataError, Exact, ModelSpec, get, names, register
+
+__all__ = ["DataError", "Exact", "ModelSpec", "get", "names", "register"]

@@ -1,0 +1,193 @@
+"""The model registry and the shapes every model shares.
+
+A :class:`ModelSpec` bundles one course topic's declarative model(s) with what the
+rest of the suite needs around them: a data simulator, the PyMC and/or NumPyro
+programs, the closed-form posterior where one exists, and a reader for user CSV data.
+The same model written for both PPLs uses the same variable names, so any sampler's
+draws can be checked against the same :class:`Exact` reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "DataError",
+    "Exact",
+    "ModelSpec",
+    "finite_array",
+    "get",
+    "names",
+    "positive",
+    "register",
+]
+
+
+class DataError(ValueError):
+    """User data or hyperparameters that a model cannot use.
+
+    The message is one line that names the problem and the fix; the CLI prints it
+    as it is and exits with status 2.
+    """
+
+
+@dataclass(frozen=True)
+class Exact:
+    """Exact posterior (or reference) moments of one variable.
+
+    Parameters
+    ----------
+    mean, sd : ndarray
+        Elementwise posterior mean and standard deviation, in the variable's shape.
+    marginals : sequence of frozen scipy distributions, optional
+        One univariate distribution per element (C order), for density plots.
+        ``None`` where only the moments are known.
+    cov : ndarray, optional
+        Joint covariance of the flattened variable where it is known.
+    """
+
+    mean: np.ndarray
+    sd: np.ndarray
+    marginals: Sequence[Any] | None = None
+    cov: np.ndarray | None = None
+
+    @classmethod
+    def from_scipy(cls, dist: Any) -> Exact:
+        """Reference for a scalar variable from a frozen univariate scipy distribution."""
+        return cls(np.asarray(dist.mean()), np.asarray(dist.std()), (dist,))
+
+    @classmethod
+    def normal(cls, mean: np.ndarray, cov: np.ndarray) -> Exact:
+        """Reference for a vector with a multivariate normal posterior."""
+        mean = np.asarray(mean, dtype=float)
+        cov = np.asarray(cov, dtype=float)
+        sd = np.sqrt(np.diag(cov))
+        marg = tuple(stats.norm(m, s) for m, s in zip(mean, sd, strict=True))
+        return cls(mean, sd, marg, cov)
+
+    @classmethod
+    def student_t(cls, df: float, loc: np.ndarray, shape: np.ndarray) -> Exact:
+        """Reference for a vector with a multivariate Student-t posterior (``df > 2``)."""
+        loc = np.asarray(loc, dtype=float)
+        shape = np.asarray(shape, dtype=float)
+        scale = np.sqrt(np.diag(shape))
+        marg = tuple(stats.t(df, m, s) for m, s in zip(loc, scale, strict=True))
+        cov = shape * df / (df - 2.0)
+        return cls(loc, np.sqrt(np.diag(cov)), marg, cov)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``models.get(name)``).
+    topic : int
+        Course topic number (1-10).
+    title : str
+        One line for listings and report headings.
+    simulate : callable
+        ``simulate(seed, **sizes) -> dict``: built-in data, hyperparameters included.
+    pymc : callable, optional
+        ``pymc(data) -> pm.Model``.
+    numpyro : callable, optional
+        A NumPyro model function called as ``numpyro(**data)``.
+    exact : callable, optional
+        ``exact(data) -> dict[str, Exact]``: the closed-form posterior of each free
+        variable (or known reference moments).
+    from_frame : callable, optional
+        ``from_frame(df, **options) -> dict``: turn a user's table into ``data``,
+        raising :class:`DataError` on anything the model cannot use.
+    params : tuple of str
+        The free (sampled) variables, in a stable order.
+    """
+
+    name: str
+    topic: int
+    title: str
+    simulate: Callable[..., dict]
+    pymc: Callable[[Mapping[str, Any]], Any] | None = None
+    numpyro: Callable[..., Any] | None = None
+    exact: Callable[[Mapping[str, Any]], dict[str, Exact]] | None = None
+    from_frame: Callable[..., dict] | None = None
+    params: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default=())
+
+
+def positive(name: str, value: Any) -> float:
+    """``value`` as a float, or :class:`DataError` unless it is finite and > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise DataError(f"{name} must be finite and > 0, got {value!r}; pass a positive value")
+    return v
+
+
+def finite_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarray:
+    """``value`` as a float array, or :class:`DataError` if it is empty or not finite."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be numeric") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise DataError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+    if arr.size == 0:
+        raise DataError(f"{name} is empty; give at least one observation")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)[0].tolist()
+        raise DataError(
+            f"{name} has {int(bad.sum())} NaN/inf value(s) (first at index {where}); "
+            "drop or impute those rows"
+        )
+    return arr
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names(topic: int | None = None) -> list[str]:
+    """Registered model names, optionally only those of one course topic."""
+    _load_all()
+    return sorted(n for n, s in _REGISTRY.items() if topic is None or s.topic == topic)
+
+
+def get(name: str | ModelSpec) -> ModelSpec:
+    """The :class:`ModelSpec` registered as ``name``.
+
+    Raises
+    ------
+    KeyError
+        With the list of known names when ``name`` is not registered.
+    """
+    if isinstance(name, ModelSpec):
+        return name
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def _load_all() -> None:
+    # Modules register themselves on import; importing them here keeps the
+    # registry complete whichever entry point a user comes in through.
+    from models import benchmarks, bayes_net, conjugate, linear_regression  # noqa: F401
