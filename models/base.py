@@ -190,4 +190,4 @@ def get(name: str | ModelSpec) -> ModelSpec:
 def _load_all() -> None:
     # Modules register themselves on import; importing them here keeps the
     # registry complete whichever entry point a user comes in through.
-    from models import benchmarks, bayes_net, conjugate, linear_regression  # noqa: F401
+    from models import bayes_net, benchmarks, conjugate, linear_regression  # noqa: F401

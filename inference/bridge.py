@@ -1,0 +1,143 @@
+"""The one bridge between declarative models and JAX kernels.
+
+Every kernel in bayesmin works on a *log density* (higher is better) of a flat vector
+in unconstrained space. This module derives that function from a NumPyro model or a
+PyMC model, together with initial points and the map back to the constrained
+variables (deterministics included). It is also the only place where a sign is
+flipped: NumPyro's potential energy is ``-log density``, and PyMC's jaxified graph
+is asked for ``+logp`` explicitly (``get_jaxified_logp(model, negative_logp=False)``
+returns +logp; the flag reads the other way round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+__all__ = ["LogDensity", "from_numpyro", "from_pymc", "potential_fn"]
+
+
+@dataclass(frozen=True)
+class LogDensity:
+    """A model as a JAX log density on a flat unconstrained vector.
+
+    Attributes
+    ----------
+    logdensity : callable
+        ``logdensity(x) -> scalar``; ``x`` has shape ``(dim,)``. Includes the log
+        Jacobian of the transforms, so it is the density of ``x`` itself.
+    dim : int
+        Length of the flat vector.
+    initial_positions : callable
+        ``initial_positions(seed, chains) -> ndarray (chains, dim)``: jittered starts.
+    constrain : callable
+        ``constrain(x) -> dict[str, Array]``: the model's free variables in their own
+        (constrained) space, plus deterministics, for one flat point.
+    unravel : callable
+        ``unravel(x) -> dict``: the unconstrained variables by name.
+    """
+
+    logdensity: Callable[[jax.Array], jax.Array]
+    dim: int
+    initial_positions: Callable[[int, int], np.ndarray]
+    constrain: Callable[[jax.Array], dict[str, jax.Array]]
+    unravel: Callable[[jax.Array], dict[str, jax.Array]]
+
+    def constrain_draws(self, draws: jax.Array) -> dict[str, np.ndarray]:
+        """Map draws of shape ``(chains, n, dim)`` to constrained arrays ``(chains, n, ...)``."""
+        out = jax.jit(jax.vmap(jax.vmap(self.constrain)))(draws)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+
+def potential_fn(logdensity: Callable[[jax.Array], jax.Array]) -> Callable:
+    """NumPyro's potential energy (``-log density``) for a flat log density."""
+    return lambda x: -logdensity(x)
+
+
+def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogDensity:
+    """The log density of a NumPyro model function called as ``model(**data)``."""
+    from numpyro.infer.util import initialize_model
+
+    data = dict(data or {})
+    info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=data)
+    z0 = info.param_info.z
+    flat0, unravel = ravel_pytree(z0)
+    potential = info.potential_fn
+    postprocess = info.postprocess_fn
+
+    def logdensity(x):
+        return -potential(unravel(x))
+
+    def constrain(x):
+        return postprocess(unravel(x))
+
+    def initial_positions(seed: int, chains: int) -> np.ndarray:
+        keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+        init = initialize_model(keys, model, model_kwargs=data)
+        flat = jax.vmap(lambda z: ravel_pytree(z)[0])(init.param_info.z)
+        return np.asarray(flat)
+
+    return LogDensity(logdensity, int(flat0.size), initial_positions, constrain, unravel)
+
+
+def from_pymc(model) -> LogDensity:
+    """The log density of a ``pm.Model`` in its unconstrained value space.
+
+    Inputs are the value variables in ``model.value_vars`` order, flattened; the
+    log density is ``model.logp()`` (log Jacobians of the transforms included).
+    """
+    from pymc.initial_point import make_initial_point_fn
+    from pymc.sampling.jax import get_jaxified_graph, get_jaxified_logp
+    from pymc.util import get_default_varnames
+
+    value_vars = list(model.value_vars)
+    if any(v.dtype.startswith("int") for v in value_vars):
+        discrete = [v.name for v in value_vars if v.dtype.startswith("int")]
+        raise ValueError(
+            f"variables {', '.join(discrete)} are discrete; gradient-based and "
+            "random-walk kernels here need continuous free variables (marginalise them out)"
+        )
+    names = [v.name for v in value_vars]
+    point0 = model.initial_point(0)
+    shapes = [np.shape(point0[n]) for n in names]
+    sizes = [int(np.prod(s)) for s in shapes]
+    splits = np.cumsum(sizes)[:-1].tolist()
+
+    logp = get_jaxified_logp(model, negative_logp=False)
+
+    def unravel(x):
+        parts = jnp.split(x, splits) if splits else [x]
+        return {n: p.reshape(s) for n, p, s in zip(names, parts, shapes, strict=True)}
+
+    def logdensity(x):
+        u = unravel(x)
+        return logp([u[n] for n in names])
+
+    outputs = list(get_default_varnames(model.unobserved_value_vars, include_transformed=False))
+    out_names = [o.name for o in outputs]
+    graph = get_jaxified_graph(inputs=value_vars, outputs=outputs)
+
+    def constrain(x):
+        u = unravel(x)
+        values = graph(*[u[n] for n in names])
+        return dict(zip(out_names, values, strict=True))
+
+    init_fn = make_initial_point_fn(
+        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
+    )
+
+    def initial_positions(seed: int, chains: int) -> np.ndarray:
+        seeds = np.random.SeedSequence(seed).spawn(chains)
+        rows = []
+        for s in seeds:
+            point = init_fn(s)
+            rows.append(np.concatenate([np.ravel(point[n]) for n in names]))
+        return np.stack(rows).astype(float)
+
+    return LogDensity(logdensity, int(sum(sizes)), initial_positions, constrain, unravel)

@@ -1,0 +1,98 @@
+"""One shape for every sampler's result.
+
+Each backend names its per-draw statistics its own way (nutpie: ``logp``,
+``mean_tree_accept``, ``depth``; NumPyro via ArviZ: ``lp``, ``acceptance_rate``;
+PyMC: ``lp``, ``acceptance_rate``, ``tree_depth``) and measures time differently.
+:func:`finalize` is the single place that maps them onto the contract: the
+``sample_stats`` ``lp``, ``acceptance_rate``, ``diverging`` and ``n_steps`` and the
+``attrs`` ``sampler``, ``backend``, ``seed``, ``compile_seconds``, ``sampling_seconds``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import arviz as az
+import numpy as np
+import xarray as xr
+
+__all__ = ["REQUIRED_STATS", "finalize", "from_arrays"]
+
+REQUIRED_STATS = ("lp", "acceptance_rate", "diverging", "n_steps")
+
+# backend name -> {their name: our name}
+_RENAMES: dict[str, dict[str, str]] = {
+    "nutpie": {"logp": "lp", "mean_tree_accept": "acceptance_rate", "depth": "tree_depth"},
+    "pymc": {"accept": "acceptance_rate", "accepted": "accepted"},
+}
+
+
+def from_arrays(
+    posterior: Mapping[str, Any],
+    sample_stats: Mapping[str, Any],
+    *,
+    observed_data: Mapping[str, Any] | None = None,
+) -> az.InferenceData:
+    """InferenceData from arrays shaped ``(chain, draw, ...)``."""
+    return az.from_dict(
+        posterior={k: np.asarray(v) for k, v in posterior.items()},
+        sample_stats={k: np.asarray(v) for k, v in sample_stats.items()},
+        observed_data=None if observed_data is None else dict(observed_data),
+    )
+
+
+def finalize(
+    idata: az.InferenceData,
+    *,
+    sampler: str,
+    backend: str,
+    seed: int,
+    compile_seconds: float,
+    sampling_seconds: float,
+    **attrs: Any,
+) -> az.InferenceData:
+    """Rename ``sample_stats`` to the contract names and stamp the contract ``attrs``.
+
+    Statistics a backend does not have are filled so every result has the same
+    columns: ``n_steps`` is 1 for a single-proposal kernel, ``diverging`` is False.
+    """
+    stats = idata.sample_stats
+    renames = {k: v for k, v in _RENAMES.get(backend, {}).items() if k in stats}
+    if renames:
+        stats = stats.rename(renames)
+    template = stats["lp"] if "lp" in stats else next(iter(idata.posterior.data_vars.values()))
+    shape_like = xr.zeros_like(template.isel({d: 0 for d in template.dims[2:]}), dtype=float)
+    if "diverging" not in stats:
+        stats["diverging"] = shape_like.astype(bool)
+    if "n_steps" not in stats:
+        stats["n_steps"] = shape_like + 1
+    missing = [k for k in REQUIRED_STATS if k not in stats]
+    if missing:
+        raise RuntimeError(f"backend {backend!r} produced no {missing} statistics")
+    stats["diverging"] = stats["diverging"].astype(bool)
+    stats["n_steps"] = stats["n_steps"].astype(float)
+    stats.attrs.update(
+        {
+            "sampler": sampler,
+            "backend": backend,
+            "seed": int(seed),
+            "compile_seconds": float(compile_seconds),
+            "sampling_seconds": float(sampling_seconds),
+        }
+    )
+    idata.sample_stats = stats
+    keep = {
+        "sampler": sampler,
+        "backend": backend,
+        "seed": int(seed),
+        "compile_seconds": float(compile_seconds),
+        "sampling_seconds": float(sampling_seconds),
+        **{k: v for k, v in attrs.items() if v is not None},
+    }
+    for group in idata.groups():
+        getattr(idata, group).attrs.update(keep)
+    # The top-level InferenceData carries the attrs too (ArviZ saves them as
+    # netCDF global attributes).
+    idata.attrs = {**getattr(idata, "attrs", {}), **keep}
+    return idata

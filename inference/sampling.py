@@ -1,0 +1,217 @@
+"""``inference.sample``: one entry point for every sampler and every kind of model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import arviz as az
+
+import models
+from inference import nuts
+from inference.bridge import LogDensity, from_numpyro, from_pymc
+from inference.results import finalize
+
+__all__ = ["SAMPLERS", "Sampler", "Target", "resolve_sampler", "resolve_target", "sample"]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler spelling ``NAME:BACKEND`` and what it runs on.
+
+    ``needs`` is ``"logdensity"`` (a JAX kernel on :class:`inference.bridge.LogDensity`,
+    so any model kind) or ``"pymc"`` (a PyMC model is required).
+    """
+
+    spelling: str
+    backend: str
+    needs: str
+    run: Callable[..., Any]
+    description: str
+
+
+SAMPLERS: dict[str, Sampler] = {
+    s.spelling: s
+    for s in (
+        Sampler("nuts:numpyro", "numpyro", "logdensity", nuts.numpyro_nuts, "NumPyro NUTS"),
+        Sampler("nuts:pymc", "pymc", "pymc", nuts.pymc_nuts, "PyMC NUTS (pm.sample)"),
+        Sampler("nuts:nutpie", "nutpie", "pymc", nuts.nutpie_nuts, "nutpie NUTS (Rust)"),
+        Sampler(
+            "nuts:blackjax", "blackjax", "logdensity", nuts.blackjax_nuts, "BlackJAX NUTS"
+        ),
+        Sampler(
+            "metropolis:pymc", "pymc", "pymc", nuts.pymc_metropolis, "PyMC's Metropolis (anchor)"
+        ),
+    )
+}
+_ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc"}
+
+
+def resolve_sampler(spelling: str) -> Sampler:
+    """The :class:`Sampler` for a spelling such as ``"nuts"`` or ``"nuts:pymc"``.
+
+    Raises
+    ------
+    ValueError
+        Naming the known spellings when ``spelling`` is not one of them.
+    """
+    key = _ALIASES.get(spelling.strip().lower(), spelling.strip().lower())
+    try:
+        return SAMPLERS[key]
+    except KeyError:
+        known = ", ".join([*_ALIASES, *SAMPLERS])
+        raise ValueError(f"unknown sampler {spelling!r}; known samplers: {known}") from None
+
+
+@dataclass
+class Target:
+    """What a sampler runs on: a registry model with data, a PyMC model or a NumPyro function."""
+
+    name: str
+    spec: models.ModelSpec | None = None
+    data: dict | None = None
+    pymc_model: Any = None
+    numpyro_fn: Callable | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def pymc(self):
+        """The PyMC model, built once."""
+        if self.pymc_model is None:
+            if self.spec is None or self.spec.pymc is None:
+                raise ValueError(
+                    f"{self.name} has no PyMC model; use a JAX sampler such as 'nuts' or "
+                    "'nuts:blackjax'"
+                )
+            self.pymc_model = self.spec.pymc(self.data)
+        return self.pymc_model
+
+    @cached_property
+    def logdensity(self) -> LogDensity:
+        """The flat unconstrained log density, from NumPyro where the model has it."""
+        if self.numpyro_fn is not None:
+            return from_numpyro(self.numpyro_fn, self.data)
+        return from_pymc(self.pymc())
+
+    def exact(self) -> dict[str, models.Exact] | None:
+        """Closed-form posterior of a registry model, ``None`` where there is none."""
+        if self.spec is None or self.spec.exact is None:
+            return None
+        return self.spec.exact(self.data)
+
+
+def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target:
+    """Turn a registry name, ``ModelSpec``, ``pm.Model`` or NumPyro function into a :class:`Target`.
+
+    A registry model without ``data`` uses its built-in data, ``spec.simulate(0)``:
+    the same data whatever the sampler's seed, so runs with different seeds compare.
+    """
+    import pymc as pm
+
+    if isinstance(target, str | models.ModelSpec):
+        try:
+            spec = models.get(target)
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
+        if spec.pymc is None and spec.numpyro is None:
+            raise ValueError(f"model {spec.name!r} has no declarative program to sample")
+        if not spec.params:
+            raise ValueError(
+                f"model {spec.name!r} has no continuous parameters to sample; "
+                "see its module for exact queries"
+            )
+        return Target(
+            spec.name,
+            spec=spec,
+            data=dict(data) if data is not None else spec.simulate(0),
+            numpyro_fn=spec.numpyro,
+        )
+    if isinstance(target, pm.Model):
+        return Target(getattr(target, "name", "") or "pymc_model", pymc_model=target)
+    if callable(target):
+        return Target(getattr(target, "__name__", "numpyro_model"), data=dict(data or {}),
+                      numpyro_fn=target)
+    raise TypeError(
+        "target must be a registry name, a ModelSpec, a pm.Model or a NumPyro model function; "
+        f"got {type(target).__name__}"
+    )
+
+
+def sample(
+    target: Any,
+    sampler: str = "nuts",
+    *,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    data: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> az.InferenceData:
+    """Draw posterior samples of ``target`` with ``sampler``.
+
+    Parameters
+    ----------
+    target : str, ModelSpec, pm.Model or callable
+        A registry name (``models.names()``), a :class:`models.ModelSpec`, a PyMC model,
+        or a NumPyro model function called as ``target(**data)``.
+    sampler : str
+        ``NAME[:BACKEND]``: ``nuts`` (= ``nuts:numpyro``), ``nuts:pymc``, ``nuts:nutpie``,
+        ``nuts:blackjax``, ``metropolis:pymc``.
+    draws, tune, chains : int
+        Kept draws, warm-up iterations and chains.
+    seed : int
+        Same seed, same draws.
+    data : mapping, optional
+        Data for a registry model (default: its built-in data) or keyword arguments of
+        a NumPyro model function.
+    progress : bool
+        Show the backend's progress bar.
+    **options
+        Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
+        ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``).
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior`` in the model's own (constrained) space, deterministics included;
+        ``sample_stats`` with at least ``lp``, ``acceptance_rate``, ``diverging``,
+        ``n_steps``; ``attrs`` ``sampler``, ``backend``, ``seed``, ``compile_seconds``,
+        ``sampling_seconds``.
+
+    Examples
+    --------
+    >>> import inference
+    >>> idata = inference.sample("normal_normal", "nuts", draws=200, tune=200, chains=2,
+    ...                          progress=False)
+    >>> sorted(idata.posterior.data_vars)
+    ['mu']
+    """
+    chosen = resolve_sampler(sampler)
+    for name, value in (("draws", draws), ("chains", chains)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if int(tune) < 0:
+        raise ValueError(f"tune must be >= 0, got {tune}")
+    tgt = resolve_target(target, data)
+    kwargs = dict(
+        draws=int(draws), tune=int(tune), chains=int(chains), seed=int(seed), progress=progress
+    )
+    if chosen.needs == "pymc":
+        idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)
+    else:
+        idata, compile_s, sampling_s = chosen.run(tgt.logdensity, **kwargs, **options)
+    return finalize(
+        idata,
+        sampler=chosen.spelling,
+        backend=chosen.backend,
+        seed=int(seed),
+        compile_seconds=compile_s,
+        sampling_seconds=sampling_s,
+        model=tgt.name,
+        draws=int(draws),
+        tune=int(tune),
+        chains=int(chains),
+    )
