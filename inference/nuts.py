@@ -171,8 +171,11 @@ def _pymc_sample(model, *, step_factory, draws, tune, chains, seed, progress, **
             idata.sample_stats["lp"] = _unconstrained_logp(model, idata.posterior)
     total = time.perf_counter() - t0
     sampling = float(idata.sample_stats.attrs.get("sampling_time", total))
-    transformed = [v.name for v in model.value_vars if v.name in idata.posterior and
-                   v.name not in {rv.name for rv in model.free_RVs}]
+    transformed = [
+        v.name
+        for v in model.value_vars
+        if v.name in idata.posterior and v.name not in {rv.name for rv in model.free_RVs}
+    ]
     idata.posterior = idata.posterior.drop_vars(transformed)
     return idata, max(total - sampling, 0.0), sampling
 
@@ -185,13 +188,11 @@ def _unconstrained_logp(model, posterior):
     values = {n: posterior[n].values for n in names}
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     lp = np.array(
-        [
-            [logp({n: values[n][c, d] for n in names}) for d in range(n_draw)]
-            for c in range(n_chain)
-        ]
+        [[logp({n: values[n][c, d] for n in names}) for d in range(n_draw)] for c in range(n_chain)]
     )
-    return xr.DataArray(lp, dims=("chain", "draw"), coords={"chain": posterior.chain,
-                                                             "draw": posterior.draw})
+    return xr.DataArray(
+        lp, dims=("chain", "draw"), coords={"chain": posterior.chain, "draw": posterior.draw}
+    )
 
 
 def pymc_nuts(model, *, draws, tune, chains, seed, progress, target_accept=0.8, **options):

@@ -38,9 +38,7 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler("nuts:numpyro", "numpyro", "logdensity", nuts.numpyro_nuts, "NumPyro NUTS"),
         Sampler("nuts:pymc", "pymc", "pymc", nuts.pymc_nuts, "PyMC NUTS (pm.sample)"),
         Sampler("nuts:nutpie", "nutpie", "pymc", nuts.nutpie_nuts, "nutpie NUTS (Rust)"),
-        Sampler(
-            "nuts:blackjax", "blackjax", "logdensity", nuts.blackjax_nuts, "BlackJAX NUTS"
-        ),
+        Sampler("nuts:blackjax", "blackjax", "logdensity", nuts.blackjax_nuts, "BlackJAX NUTS"),
         Sampler(
             "metropolis:pymc", "pymc", "pymc", nuts.pymc_metropolis, "PyMC's Metropolis (anchor)"
         ),
@@ -130,8 +128,9 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
     if isinstance(target, pm.Model):
         return Target(getattr(target, "name", "") or "pymc_model", pymc_model=target)
     if callable(target):
-        return Target(getattr(target, "__name__", "numpyro_model"), data=dict(data or {}),
-                      numpyro_fn=target)
+        return Target(
+            getattr(target, "__name__", "numpyro_model"), data=dict(data or {}), numpyro_fn=target
+        )
     raise TypeError(
         "target must be a registry name, a ModelSpec, a pm.Model or a NumPyro model function; "
         f"got {type(target).__name__}"

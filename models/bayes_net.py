@@ -313,16 +313,12 @@ class DiscreteBayesNet:
         -----
         The CPT look-up ``cpt[parent values]`` broadcasts, so the program has the shape
         NumPyro's parallel enumeration expects (enumerated dims to the left). In NumPyro
-        0.22 all enumeration — ``config_enumerate``, ``infer_discrete``,
-        ``TraceEnum_ELBO``, NUTS with discrete latents — lives in
-        ``numpyro.contrib.funsor`` and needs the optional ``funsor`` package, which this
-        suite does not install; :meth:`numpyro_query` therefore checks the program with
-        NumPyro's plain trace machinery instead. Where ``funsor`` is installed,
-        ``numpyro.contrib.funsor.log_density(enum(config_enumerate(model), -2), (),
-        {"WetGrass": 1}, {})`` gives ``log P(WetGrass=1)`` (checked with funsor 0.4.8;
-        the test runs only when funsor imports). ``infer_discrete`` at ``temperature=1``
-        rejects the exact zero ``P(WetGrass=1 | no sprinkler, no rain) = 0`` (its
-        ``-inf`` logit fails NumPyro's argument validation); ``temperature=0`` works.
+        0.22 enumeration lives in ``numpyro.contrib.funsor`` (a dependency here), used by
+        :meth:`numpyro_query`; :meth:`numpyro_joint_table` scores full assignments with
+        the plain trace machinery as a second check. ``infer_discrete`` at
+        ``temperature=1`` rejects the exact zero ``P(WetGrass=1 | no sprinkler, no
+        rain) = 0`` (its ``-inf`` logit fails NumPyro's argument validation);
+        ``temperature=0`` works.
         NUTS does not apply: there are no continuous variables.
         """
         unknown = sorted(set(evidence) - set(self.names))
@@ -373,13 +369,13 @@ class DiscreteBayesNet:
         return table.copy()
 
     def numpyro_query(self, target: str, evidence: Mapping[str, int] | None = None) -> pd.Series:
-        """``P(target | evidence)`` computed from the NumPyro program's own log density.
+        """``P(target | evidence)`` by NumPyro's own enumeration.
 
-        Every full assignment is scored by :func:`numpyro.infer.util.log_density`
-        (:meth:`numpyro_joint_table`); the rows consistent with ``evidence`` are then
-        summed over the hidden nodes and normalised. This is an
-        independent check of :meth:`query`: it shares the CPT numbers but none of the
-        code, and goes through NumPyro's handlers and distributions.
+        The program is wrapped in ``numpyro.contrib.funsor.enum(config_enumerate(...))``
+        so every latent site is summed out in parallel (the sum rule done by NumPyro),
+        and ``numpyro.contrib.funsor.log_density`` returns ``log P(observed)``. Then
+        ``P(target = v | e) = P(target = v, e) / P(e)``. It shares the CPT numbers with
+        :meth:`query` but none of the code.
 
         Returns
         -------
@@ -387,16 +383,21 @@ class DiscreteBayesNet:
             As :meth:`query`; float32 precision (JAX's default), so compare with
             ``atol`` around ``1e-6``.
         """
+        from numpyro.contrib.funsor import config_enumerate, enum
+        from numpyro.contrib.funsor import log_density as enum_log_density
+
         evidence = self._check_evidence(evidence)
         k = self.node(target).cardinality
-        table = self.numpyro_joint_table()
-        keep = np.ones(len(table), dtype=bool)
-        for name, value in evidence.items():
-            keep &= table[name].to_numpy() == value
-        kept = table[keep]
-        unnormalised = np.bincount(
-            kept[target].to_numpy(), weights=kept["prob"].to_numpy(), minlength=k
-        )
+        program = enum(config_enumerate(self.model), first_available_dim=-1)
+
+        def log_marginal(observed: dict[str, int]) -> float:
+            return float(enum_log_density(program, (), dict(observed), {})[0])
+
+        if target in evidence:
+            joint = np.zeros(k)
+            joint[evidence[target]] = 1.0
+            return pd.Series(joint, index=pd.RangeIndex(k), name=target)
+        unnormalised = np.exp([log_marginal({**evidence, target: v}) for v in range(k)])
         if unnormalised.sum() <= 0.0:
             raise ValueError(
                 f"evidence {evidence} has probability zero; P({target} | ·) is undefined"
