@@ -13,6 +13,7 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 from scipy import stats
 
 __all__ = ["COMPARE_COLUMNS", "Moments", "compare", "flat_draws", "moments", "z_scores"]
@@ -144,7 +145,10 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
             for label, e, t, m in zip(
                 _labels(name, shape), estimate.ravel(), truth.ravel(), mcse.ravel(), strict=True
             ):
-                z = (e - t) / m if m > 0 else (0.0 if e == t else np.inf)
+                if np.isnan(m):  # ArviZ could not estimate the MCSE: no verdict
+                    z = np.nan
+                else:
+                    z = (e - t) / m if m > 0 else (0.0 if e == t else np.inf)
                 rows.append(
                     {
                         "parameter": label,
@@ -170,7 +174,7 @@ def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
         vals = vals[np.isfinite(vals)]
         return float(fn(vals)) if vals.size else float("nan")
 
-    stats_ = idata.sample_stats
+    stats_ = idata.sample_stats if "sample_stats" in idata.groups() else xr.Dataset()
     attrs = {**stats_.attrs, **post.attrs}
     sampling = float(attrs.get("sampling_seconds", np.nan))
     ess_min = extreme(ess_bulk, np.min)

@@ -4,9 +4,10 @@ Every kernel in bayesmin works on a *log density* (higher is better) of a flat v
 in unconstrained space. This module derives that function from a NumPyro model or a
 PyMC model, together with initial points and the map back to the constrained
 variables (deterministics included). It is also the only place where a sign is
-flipped: NumPyro's potential energy is ``-log density``, and PyMC's jaxified graph
-is asked for ``+logp`` explicitly (``get_jaxified_logp(model, negative_logp=False)``
-returns +logp; the flag reads the other way round).
+flipped: NumPyro's potential energy is ``-log density``. PyMC's log density is
+jaxified from ``model.logp()`` itself rather than through ``get_jaxified_logp``, whose
+``negative_logp`` flag reads the other way round (its default, ``True``, returns +logp;
+``False`` returns -logp).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def from_pymc(model) -> LogDensity:
     log density is ``model.logp()`` (log Jacobians of the transforms included).
     """
     from pymc.initial_point import make_initial_point_fn
-    from pymc.sampling.jax import get_jaxified_graph, get_jaxified_logp
+    from pymc.sampling.jax import get_jaxified_graph
     from pymc.util import get_default_varnames
 
     value_vars = list(model.value_vars)
@@ -109,7 +110,11 @@ def from_pymc(model) -> LogDensity:
     sizes = [int(np.prod(s)) for s in shapes]
     splits = np.cumsum(sizes)[:-1].tolist()
 
-    logp = get_jaxified_logp(model, negative_logp=False)
+    # +logp, built directly: ``get_jaxified_logp(model, negative_logp=False)`` is -logp.
+    logp_graph = get_jaxified_graph(inputs=value_vars, outputs=[model.logp()])
+
+    def logp(values):
+        return logp_graph(*values)[0]
 
     def unravel(x):
         parts = jnp.split(x, splits) if splits else [x]
@@ -133,10 +138,11 @@ def from_pymc(model) -> LogDensity:
     )
 
     def initial_positions(seed: int, chains: int) -> np.ndarray:
-        seeds = np.random.SeedSequence(seed).spawn(chains)
+        # PyMC's initial-point function reseeds from an int; one int per chain.
+        seeds = np.random.SeedSequence(seed).generate_state(chains)
         rows = []
         for s in seeds:
-            point = init_fn(s)
+            point = init_fn(int(s))
             rows.append(np.concatenate([np.ravel(point[n]) for n in names]))
         return np.stack(rows).astype(float)
 

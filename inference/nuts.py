@@ -260,4 +260,4 @@ def nutpie_nuts(
     if not isinstance(idata, az.InferenceData):  # pragma: no cover - nutpie API guard
         raise RuntimeError("nutpie returned no InferenceData")
     # With the JAX backend the first call compiles; count that as compile time.
-    return idata, compile_s + c.compile, c.run
+    return _drop_transformed(idata, model), compile_s + c.compile, c.run

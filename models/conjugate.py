@@ -51,6 +51,9 @@ __all__ = [
 
 def _column(df: pd.DataFrame, column: str | None, model: str) -> pd.Series:
     """The one column of ``df`` a single-column model reads."""
+    if df.empty:
+        # Before the dtype check: pandas reads a header-only CSV as object columns.
+        raise DataError("the table has no rows; give at least one observation")
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
     if column is None:
         if len(df.columns) != 1:
@@ -109,7 +112,13 @@ def beta_binomial_predictive(a: float, b: float, n_new: int):
 def beta_binomial_data(successes, trials, a: float = 1.0, b: float = 1.0) -> dict:
     """Validated data for the ``beta_binomial`` model."""
     k = _integers("successes", successes)
-    n = _integers("trials", np.broadcast_to(np.asarray(trials), k.shape))
+    n = np.asarray(trials)
+    if n.ndim > 0 and n.shape != k.shape:
+        raise DataError(
+            f"successes has {k.size} value(s) but trials has {n.size}; "
+            "give one number of trials per observation (or one for all)"
+        )
+    n = _integers("trials", np.broadcast_to(n, k.shape))
     if np.any(k > n):
         i = int(np.argmax(k > n))
         raise DataError(

@@ -1,0 +1,377 @@
+"""The ``bayesmin`` command line.
+
+Bad input (unknown names, unreadable or unsuitable data, impossible settings) ends
+with one line on stderr that names the problem and the fix, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:  # Typer >= 0.20 ships its own copy of Click; older ones use the click package.
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    help="bayesmin: Bayesian methods in ML, executable. Models, samplers, comparisons, report.",
+)
+
+
+class BadInput(Exception):
+    """Input the user can fix; printed as one line, exit status 2."""
+
+
+@contextmanager
+def user_input():
+    """Turn the library's input errors into :class:`BadInput`."""
+    import pandas as pd
+
+    from models import DataError
+
+    try:
+        yield
+    except BadInput:
+        raise
+    except pd.errors.EmptyDataError:
+        raise BadInput("the data file is empty; give a CSV with a header row and data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        reason = str(err).strip().splitlines()[0]
+        raise BadInput(f"cannot parse the data file as CSV ({reason}); check its format") from None
+    except (DataError, ValueError, KeyError, TypeError) as err:
+        raise BadInput(err.args[0] if err.args else str(err)) from None
+    except FileNotFoundError as err:
+        raise BadInput(f"no such file: {err.filename}") from None
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=False,
+    )
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def read_csv(path: Path):
+    """A user's CSV as a DataFrame, or :class:`BadInput` saying what is wrong with it."""
+    import pandas as pd
+
+    with user_input():
+        if not path.exists():
+            raise BadInput(f"no such file: {path}")
+        if path.is_dir():
+            raise BadInput(f"{path} is a folder; give a CSV file")
+        df = pd.read_csv(path)
+    if df.empty:
+        raise BadInput(f"{path} has a header but no rows; give at least one observation")
+    return df
+
+
+def _settings(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"--set takes KEY=VALUE (e.g. --set a=2), got {item!r}")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise BadInput(f"--set {key.strip()} must be a number, got {value!r}") from None
+    return out
+
+
+def load_data(spec, data: Path | None, target, column, settings: dict[str, Any]) -> dict:
+    """The model's data dict: from ``--data`` through ``spec.from_frame``, else built in."""
+    if data is None:
+        with user_input():
+            accepted = set(inspect.signature(spec.simulate).parameters) - {"seed"}
+            _check_settings(spec.name, settings, accepted)
+            return spec.simulate(0, **settings)
+    if spec.from_frame is None:
+        raise BadInput(f"model {spec.name} does not read user data; run it without --data")
+    params = inspect.signature(spec.from_frame).parameters
+    accepted = {n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD} - {"df"}
+    _check_settings(spec.name, settings, accepted - {"target", "column"})
+    kwargs = dict(settings)
+    if "target" in accepted:
+        kwargs["target"] = target
+    elif target is not None:
+        raise BadInput(f"{spec.name} takes no --target; use --column for its one data column")
+    if "column" in accepted:
+        kwargs["column"] = column
+    elif column is not None:
+        raise BadInput(f"{spec.name} takes no --column")
+    df = read_csv(data)
+    with user_input():
+        return spec.from_frame(df, **kwargs)
+
+
+def _check_settings(model: str, settings: dict[str, Any], accepted: set[str]) -> None:
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        raise BadInput(
+            f"unknown setting(s) {', '.join(unknown)} for {model}; "
+            f"known: {', '.join(sorted(accepted)) or 'none'}"
+        )
+
+
+def _spec(name: str):
+    import models
+
+    with user_input():
+        return models.get(name)
+
+
+# -------------------------------------------------------------------------- commands
+
+
+@app.command("list")
+def list_() -> None:
+    """List models, samplers and course topics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    import inference
+    import models
+    from reports.report import TOPICS, available_topics
+
+    console = Console()
+    t = Table(title="models")
+    t.add_column("name", no_wrap=True)
+    for col in ("topic", "title", "exact", "pymc", "numpyro"):
+        t.add_column(col)
+    for name in models.names():
+        s = models.get(name)
+        t.add_row(
+            name,
+            str(s.topic),
+            s.title,
+            *("yes" if x is not None else "" for x in (s.exact, s.pymc, s.numpyro)),
+        )
+    console.print(t)
+    t = Table(title="samplers (inference.sample / --samplers)")
+    t.add_column("spelling")
+    t.add_column("runs on")
+    t.add_column("what")
+    t.add_row("nuts", "any model", "= nuts:numpyro")
+    for s in inference.SAMPLERS.values():
+        t.add_row(s.spelling, "PyMC models" if s.needs == "pymc" else "any model", s.description)
+    console.print(t)
+    t = Table(title="course topics (report --topics)")
+    for col in ("#", "name", "title", "in report"):
+        t.add_column(col)
+    have = set(available_topics())
+    for n, (name, title) in TOPICS.items():
+        t.add_row(str(n), name, title, "yes" if n in have else "later")
+    console.print(t)
+
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+
+
+@app.command()
+def fit(
+    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    out: OutOpt,
+    data: Annotated[Path | None, typer.Option(help="CSV file; omit for built-in data.")] = None,
+    target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
+    column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Hyperparameter KEY=VALUE (e.g. --set a=2). Repeatable."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="'exact' (closed form, where there is one), or a sampler.")
+    ] = "auto",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+) -> None:
+    """Fit one model to your data (CSV) or its built-in data; write estimates to --out."""
+    import inference
+    from reports import fitting
+
+    spec = _spec(model)
+    settings = _settings(set_)
+    method = ("exact" if spec.exact is not None else "nuts") if method == "auto" else method
+    if method == "exact" and spec.exact is None:
+        raise BadInput(f"{spec.name} has no closed-form posterior; use --method nuts")
+    if method != "exact":
+        with user_input():
+            inference.resolve_sampler(method)
+    for name, value in (("draws", draws), ("chains", chains)):
+        if value < 1:
+            raise BadInput(f"--{name} must be >= 1, got {value}")
+    payload = load_data(spec, data, target, column, settings)
+    names = None
+    if data is not None and target is not None:
+        from models.linear_regression import design_from_frame
+
+        with user_input():
+            names = design_from_frame(read_csv(data), target)[2]
+    written = fitting.fit_and_write(
+        spec,
+        payload,
+        out,
+        method=method,
+        feature_names=names,
+        source=str(data) if data else "built-in",
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+    )
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command()
+def compare(
+    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    out: OutOpt,
+    samplers: Annotated[str, typer.Option(help="Comma-separated, e.g. nuts,nuts:pymc.")] = "nuts",
+    seeds: Annotated[str, typer.Option(help="0-9 or 0,3,5.")] = "0",
+    chains: int = 4,
+    draws: int = 1000,
+    tune: int = 1000,
+    data: Annotated[Path | None, typer.Option(help="CSV file; omit for built-in data.")] = None,
+    target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
+    column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
+) -> None:
+    """Run samplers x seeds on one model; resumable (finished runs are kept)."""
+    import inference
+    from reports import compare_page, grid
+
+    spec = _spec(model)
+    with user_input():
+        chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
+        if not chosen:
+            raise BadInput("--samplers is empty; e.g. --samplers nuts,nuts:pymc")
+        for s in chosen:
+            if inference.SAMPLERS[s].needs == "pymc" and spec.pymc is None:
+                raise BadInput(f"{s} needs a PyMC model and {spec.name} has none")
+        if not spec.params:
+            raise BadInput(f"{spec.name} has no continuous parameters to sample")
+        seed_list = grid.parse_seeds(seeds)
+    for name, value in (("draws", draws), ("chains", chains)):
+        if value < 1:
+            raise BadInput(f"--{name} must be >= 1, got {value}")
+    if tune < 0:
+        raise BadInput(f"--tune must be >= 0, got {tune}")
+    payload = load_data(spec, data, target, column, _settings(set_))
+    gspec = grid.GridSpec(
+        spec.name,
+        tuple(chosen),
+        tuple(seed_list),
+        draws,
+        tune,
+        chains,
+        grid.data_fingerprint(payload),
+    )
+    with user_input():
+        grid.prepare(out, gspec)
+    with _progress() as bar:
+        task = bar.add_task(f"{spec.name}", total=len(chosen) * len(seed_list))
+
+        def step(label: str, computed: bool) -> None:
+            bar.update(
+                task,
+                advance=1,
+                description=f"{spec.name}: {label}" + ("" if computed else " (kept)"),
+            )
+
+        runs, table = grid.run_grid(spec, payload, gspec, out, progress=step, cores=1)
+    grid.write_table(out, table)
+    compare_page.write_page(out, spec.name, runs, table, chosen)
+    typer.echo(str(out / "comparison.csv"))
+    typer.echo(str(out / "index.html"))
+    failed = table[table["error"] != ""]
+    if len(failed):
+        _console().print(f"{len(failed)} run(s) failed; see the error column of comparison.csv")
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    out: OutOpt,
+    profile: Annotated[str, typer.Option(help="quick or full.")] = "quick",
+    topics: Annotated[str, typer.Option(help="Numbers or names, e.g. 1,2,conjugate.")] = "all",
+    seed: int = 0,
+) -> None:
+    """Render the course as an HTML report (--out/index.html)."""
+    from reports.report import PROFILES, TOPICS, build_report, parse_topics
+
+    with user_input():
+        chosen = parse_topics(topics)
+    if profile not in PROFILES:
+        raise BadInput(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    with _progress() as bar:
+        tasks = {n: bar.add_task(f"topic {n}: {TOPICS[n][0]}", total=None) for n in chosen}
+
+        def step(number: int, message: str) -> None:
+            bar.update(tasks[number], advance=1, description=f"topic {number}: {message}")
+
+        page, sections = build_report(out, chosen, profile, progress=step, seed=seed)
+        for task in tasks.values():
+            bar.update(task, total=bar.tasks[task].completed)
+    typer.echo(str(page))
+    failed = [s.heading for s in sections if s.error]
+    if failed:
+        _console().print(f"section(s) failed: {'; '.join(failed)} (details in the page)")
+        raise typer.Exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bayesmin`` script."""
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="bayesmin")
+    except BadInput as err:
+        print(f"bayesmin: error: {err}", file=sys.stderr)
+        return 2
+    except UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # plain `bayesmin`: show the help
+            print(err.format_message(), file=sys.stderr)
+            return 2
+        command = err.ctx.command_path if err.ctx else "bayesmin"
+        msg = err.format_message().replace("\n", " ")
+        print(f"bayesmin: error: {msg} (see: {command} --help)", file=sys.stderr)
+        return 2
+    except ClickException as err:
+        print(f"bayesmin: error: {err.format_message()}", file=sys.stderr)
+        return err.exit_code
+    except typer.Exit as err:
+        return err.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("bayesmin: interrupted; finished results are kept", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The page ``bayesmin compare`` writes: ``DIR/index.html``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import arviz as az
+import pandas as pd
+
+from reports import figures
+from reports.grid import summarise
+from reports.html import Section, render, write_atomic
+
+# A plain verdict per sampler (the thresholds of Vehtari et al. 2021 and a 4-MCSE bias bound).
+RHAT_MAX, ESS_MIN, Z_MAX = 1.01, 400, 4.0
+
+
+def verdicts(table: pd.DataFrame) -> pd.DataFrame:
+    """Per sampler: worst R-hat, worst bulk ESS and worst |z| over seeds, and a verdict."""
+    ok = table[table.get("error", "") == ""] if "error" in table else table
+    rows = []
+    for sampler, group in ok.groupby("sampler", sort=False):
+        rhat, ess, z = (
+            group["rhat_max"].max(),
+            group["ess_bulk_min"].min(),
+            group["max_abs_z"].max(),
+        )
+        problems = []
+        if not rhat <= RHAT_MAX:
+            problems.append(f"R-hat {rhat:.3f} > {RHAT_MAX}")
+        if not ess >= ESS_MIN:
+            problems.append(f"bulk ESS {ess:.0f} < {ESS_MIN}")
+        if pd.notna(z) and not z < Z_MAX:
+            problems.append(f"bias |z| {z:.1f} ≥ {Z_MAX:g}")
+        if group["divergences"].sum() > 0:
+            problems.append(f"{int(group['divergences'].sum())} divergences")
+        rows.append(
+            {
+                "sampler": sampler,
+                "runs": len(group),
+                "rhat_max": rhat,
+                "ess_bulk_min": ess,
+                "max_abs_z": z,
+                "verdict": "pass" if not problems else "; ".join(problems),
+            }
+        )
+    return pd.DataFrame(rows).set_index("sampler") if rows else pd.DataFrame()
+
+
+def write_page(
+    out: Path,
+    model: str,
+    runs: Mapping[str, az.InferenceData],
+    table: pd.DataFrame,
+    samplers: Sequence[str],
+) -> Path:
+    section = Section(f"Sampler comparison: {model}", out, prefix="compare_")
+    section.table(verdicts(table), "Verdict per sampler: R-hat ≤ 1.01, bulk ESS ≥ 400, |z| < 4.")
+    section.table(summarise(table, samplers), "Median over seeds.", digits=3)
+    section.table(table, "Every run (comparison.csv).", digits=3)
+    ok = table[table["error"] == ""] if "error" in table else table
+    if len(ok):
+        med = ok.groupby("sampler")[
+            ["ess_bulk_min", "compile_seconds", "sampling_seconds", "ess_bulk_per_second"]
+        ].median()
+        med["sampler"] = med.index
+        section.figure(figures.ess_per_second_bars(med), "ess-per-second", "Median over seeds.")
+        first = {}
+        for label, idata in runs.items():
+            first.setdefault(label.split("/")[0], idata)
+        section.figure(
+            figures.forest(first), "forest", "94% HDIs, one run per sampler (its lowest seed)."
+        )
+        for sampler, idata in first.items():
+            section.figure(figures.rank_plot(idata), f"rank-{sampler}", f"Rank plots: {sampler}.")
+    page = render([section], title=f"bayesmin compare — {model}")
+    return write_atomic(out / "index.html", page)

@@ -1,0 +1,126 @@
+"""``bayesmin fit``: one model, one data set, estimates written to a folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+import diagnostics
+import inference
+import models
+from models import linear_regression as lr
+from reports.html import write_atomic
+
+_REGRESSION = {"linear_regression", "linear_regression_unknown_noise"}
+
+
+def _labels(name: str, shape: tuple[int, ...], names: Sequence[str] | None) -> list[str]:
+    if not shape:
+        return [name]
+    if names is not None and len(shape) == 1 and len(names) == shape[0]:
+        return [f"{name}[{n}]" for n in names]
+    return [f"{name}[{','.join(map(str, i))}]" for i in np.ndindex(*shape)]
+
+
+def exact_summary(exact: Mapping[str, models.Exact], names=None) -> pd.DataFrame:
+    """Mean, sd and the central 95% interval of each closed-form marginal."""
+    rows = []
+    for var, ref in exact.items():
+        shape = np.shape(ref.mean)
+        labels = _labels(var, shape, names if var == "w" else None)
+        marg = ref.marginals or [None] * len(labels)
+        for label, m, s, d in zip(labels, np.ravel(ref.mean), np.ravel(ref.sd), marg, strict=True):
+            lo, hi = (d.ppf(0.025), d.ppf(0.975)) if d is not None else (np.nan, np.nan)
+            rows.append({"parameter": label, "mean": m, "sd": s, "q2.5": lo, "q97.5": hi})
+    return pd.DataFrame(rows)
+
+
+def _family(ref: models.Exact) -> Any:
+    if ref.marginals is None or len(ref.marginals) != 1:
+        return None
+    d = ref.marginals[0]
+    return {
+        "family": d.dist.name,
+        "args": [float(a) for a in d.args],
+        "kwds": {k: float(v) for k, v in d.kwds.items()},
+    }
+
+
+def sampled_summary(idata: az.InferenceData, names=None) -> pd.DataFrame:
+    summ = az.summary(idata, hdi_prob=0.95)
+    mom = diagnostics.moments(idata).table
+    summ["median"] = mom["median"].reindex(summ.index).to_numpy()
+    summ["mode"] = mom["mode"].reindex(summ.index).to_numpy()
+    if names is not None:
+        summ.index = [
+            f"w[{names[int(i[2:-1])]}]" if i.startswith("w[") and i[2:-1].isdigit() else i
+            for i in summ.index
+        ]
+    summ.index.name = "parameter"
+    return summ.reset_index()
+
+
+def fit_and_write(
+    spec: models.ModelSpec,
+    data: Mapping[str, Any],
+    out: Path,
+    *,
+    method: str,
+    feature_names: Sequence[str] | None,
+    source: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+) -> list[Path]:
+    """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc`` and
+    ``estimates.csv`` (regression: MLE, MAP and posterior per feature). Nothing is
+    written before the fit has succeeded."""
+    out = Path(out)
+    meta: dict[str, Any] = {
+        "model": spec.name,
+        "method": method,
+        "data": source,
+        "hyperparameters": {k: float(v) for k, v in data.items() if np.ndim(v) == 0},
+    }
+    files: dict[str, str | bytes] = {}
+    idata = None
+    if method == "exact":
+        exact = spec.exact(data)
+        summary = exact_summary(exact, feature_names)
+        meta["posterior"] = {k: _family(v) for k, v in exact.items()}
+    else:
+        idata = inference.sample(
+            spec, method, draws=draws, tune=tune, chains=chains, seed=seed, data=data
+        )
+        summary = sampled_summary(idata, feature_names)
+        meta["sampler"] = dict(idata.attrs)
+    files["summary.csv"] = summary.to_csv(index=False)
+    if spec.name in _REGRESSION:
+        X, t = data["X"], data["t"]
+        names = list(feature_names) if feature_names else [f"x{j}" for j in range(X.shape[1])]
+        est = pd.DataFrame({"feature": names, "mle": lr.mle(X, t)})
+        if "beta" in data:
+            est["map"] = lr.map_estimate(X, t, data["alpha"], data["beta"])
+        ref = spec.exact(data)["w"]
+        est["posterior_mean"], est["posterior_sd"] = ref.mean, ref.sd
+        files["estimates.csv"] = est.to_csv(index=False)
+    n_obs = next((len(v) for v in data.values() if np.ndim(v) >= 1), 0)
+    meta["n_observations"] = int(n_obs)
+    files["fit.json"] = json.dumps(meta, indent=2, default=str)
+    written = []
+    if idata is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".posterior.nc.tmp"
+        idata.to_netcdf(str(tmp))
+        tmp.replace(out / "posterior.nc")
+        written.append(out / "posterior.nc")
+    for name, content in files.items():
+        written.append(write_atomic(out / name, content))
+    return written

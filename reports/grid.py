@@ -1,0 +1,206 @@
+"""Grids of sampler runs that resume: ``bayesmin compare``.
+
+Each finished run is written atomically as ``DIR/runs/<sampler>__seed<k>.nc``; a
+rerun into the same ``DIR`` loads what is there and computes only what is missing.
+``DIR/grid.json`` records the model and the run settings, so that a folder holding
+another model's grid (or the same model with other data or sizes) is refused rather
+than mixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+import diagnostics
+import inference
+import models
+from reports.html import write_atomic
+
+__all__ = ["GridSpec", "parse_seeds", "run_grid"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> [0, 3, 5], mixes allowed (``"0-2,7"``)."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise ValueError(f"seed range {part!r} runs backwards; write it as {hi}-{lo}")
+            seeds.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise ValueError(
+                f"cannot read seeds {text!r}; use a range like 0-9 or a list like 0,3,5"
+            )
+    if not seeds:
+        raise ValueError("no seeds given; use a range like 0-9 or a list like 0,3,5")
+    return sorted(set(seeds))
+
+
+def data_fingerprint(data: Mapping[str, Any]) -> str:
+    """A short hash of a data dict, so a resumed grid is known to use the same data."""
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(np.asarray(data[key], dtype=float)).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    model: str
+    samplers: tuple[str, ...]
+    seeds: tuple[int, ...]
+    draws: int
+    tune: int
+    chains: int
+    data: str  # fingerprint
+
+    def compatible(self, other: GridSpec) -> str | None:
+        """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
+        for key in ("model", "draws", "tune", "chains", "data"):
+            if getattr(self, key) != getattr(other, key):
+                return f"{key} is {getattr(other, key)!r} there, {getattr(self, key)!r} now"
+        return None
+
+
+def run_file(out: Path, sampler: str, seed: int) -> Path:
+    return out / "runs" / f"{sampler.replace(':', '-')}__seed{seed}.nc"
+
+
+def _save_idata(idata: az.InferenceData, path: Path) -> None:
+    # ArviZ writes in place; write beside the target and rename, so an interrupted
+    # run never leaves a truncated netCDF where a finished one is expected.
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        idata.to_netcdf(str(tmp))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare(out: Path, grid: GridSpec) -> None:
+    """Create ``out`` or check that it holds a grid this one can resume."""
+    manifest = out / "grid.json"
+    if manifest.exists():
+        try:
+            old = json.loads(manifest.read_text())
+            old_spec = GridSpec(
+                **{**old, "samplers": tuple(old["samplers"]), "seeds": tuple(old["seeds"])}
+            )
+        except (ValueError, TypeError, KeyError):
+            raise ValueError(
+                f"{manifest} is not a bayesmin grid manifest; choose another --out"
+            ) from None
+        why = grid.compatible(old_spec)
+        if why:
+            raise ValueError(
+                f"--out {out} holds another grid ({why}); choose another --out or remove it"
+            )
+        merged = GridSpec(
+            **{
+                **asdict(grid),
+                "samplers": tuple(dict.fromkeys([*old_spec.samplers, *grid.samplers])),
+                "seeds": tuple(sorted(set(old_spec.seeds) | set(grid.seeds))),
+            }
+        )
+        write_atomic(manifest, json.dumps(asdict(merged), indent=2))
+    else:
+        if out.exists() and any(out.iterdir()):
+            raise ValueError(
+                f"--out {out} is not empty and holds no bayesmin grid; choose another folder"
+            )
+        write_atomic(manifest, json.dumps(asdict(grid), indent=2))
+
+
+def run_grid(
+    spec: models.ModelSpec,
+    data: Mapping[str, Any],
+    grid: GridSpec,
+    out: Path,
+    *,
+    progress: Callable[[str, bool], None] | None = None,
+    **options: Any,
+) -> tuple[dict[str, az.InferenceData], pd.DataFrame]:
+    """Run every (sampler, seed) not yet on disk; return all runs and the table.
+
+    ``progress(label, computed)`` is called after each run, ``computed`` False when it
+    was loaded from disk. A run that raises is recorded (``error`` column) and the
+    grid goes on.
+    """
+    runs: dict[str, az.InferenceData] = {}
+    errors: dict[str, str] = {}
+    for sampler in grid.samplers:
+        for seed in grid.seeds:
+            label = f"{sampler}/seed={seed}"
+            path = run_file(out, sampler, seed)
+            if path.exists():
+                runs[label] = az.from_netcdf(str(path))
+                if progress:
+                    progress(label, False)
+                continue
+            try:
+                idata = inference.sample(
+                    spec,
+                    sampler,
+                    draws=grid.draws,
+                    tune=grid.tune,
+                    chains=grid.chains,
+                    seed=seed,
+                    data=data,
+                    progress=False,
+                    **options,
+                )
+            except Exception as err:  # a failed run is a row, not the end of the grid
+                errors[label] = f"{type(err).__name__}: {err}"
+                if progress:
+                    progress(label, True)
+                continue
+            _save_idata(idata, path)
+            runs[label] = idata
+            if progress:
+                progress(label, True)
+    table = diagnostics.compare(runs, spec.exact(data) if spec.exact else None)
+    if errors:
+        failed = pd.DataFrame(
+            [
+                {"sampler": k.split("/")[0], "seed": int(k.split("=")[1]), "error": v}
+                for k, v in errors.items()
+            ],
+            index=pd.Index(list(errors), name="run"),
+        )
+        table = pd.concat([table, failed])
+    if "error" not in table:
+        table["error"] = ""
+    table["error"] = table["error"].fillna("")
+    return runs, table
+
+
+def write_table(out: Path, table: pd.DataFrame) -> Path:
+    return write_atomic(out / "comparison.csv", table.to_csv())
+
+
+def summarise(table: pd.DataFrame, samplers: Sequence[str]) -> pd.DataFrame:
+    """Median and spread over seeds, per sampler."""
+    ok = table[table["error"] == ""] if "error" in table else table
+    numeric = [c for c in diagnostics.COMPARE_COLUMNS if c not in ("sampler", "seed")]
+    agg = ok.groupby("sampler")[numeric].median()
+    agg.columns = [f"{c} (median)" for c in agg.columns]
+    return agg.reindex([s for s in samplers if s in agg.index])

@@ -1,0 +1,122 @@
+"""Sections of an HTML page, and writing files so that nothing finished is lost.
+
+A :class:`Section` collects headings, paragraphs, tables and matplotlib figures; the
+figures are saved as PNG files next to the page as they are added. :func:`render`
+turns sections into one page with Jinja2, and :func:`write_atomic` replaces a file
+only once its new content is complete (write to a temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+__all__ = ["Block", "Section", "render", "write_atomic"]
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("reports", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+)
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    A reader (or a rerun after an interruption) sees either the old file or the
+    complete new one, never a partial write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Block:
+    kind: str
+    text: str = ""
+    html: str = ""
+    src: str = ""
+    caption: str = ""
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass
+class Section:
+    """One part of a page; figures are written under ``out_dir / "figures"``."""
+
+    heading: str
+    out_dir: Path
+    prefix: str = ""
+    blocks: list[Block] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def anchor(self) -> str:
+        return _slug(self.heading)
+
+    def heading3(self, text: str) -> None:
+        self.blocks.append(Block("heading", text=text))
+
+    def text(self, text: str, *, raw: bool = False) -> None:
+        """A paragraph; ``raw=True`` keeps inline HTML (``<code>``, ``<b>``) as written."""
+        self.blocks.append(Block("text", html=text if raw else html.escape(text)))
+
+    def html(self, markup: str) -> None:
+        self.blocks.append(Block("html", html=markup))
+
+    def table(self, df: pd.DataFrame, caption: str = "", *, digits: int = 4, index=True) -> None:
+        """A table; floats shown with ``digits`` significant digits."""
+        markup = df.to_html(
+            index=index,
+            border=0,
+            float_format=lambda v: f"{v:.{digits}g}",
+            na_rep="—",
+            escape=True,
+        )
+        self.blocks.append(Block("table", html=markup, caption=caption))
+
+    def figure(self, fig: Any, name: str, caption: str) -> Path:
+        """Save a matplotlib figure as ``figures/<prefix>_<name>.png`` and close it."""
+        import matplotlib.pyplot as plt
+
+        rel = Path("figures") / f"{self.prefix}{_slug(name)}.png"
+        target = self.out_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".png")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+            os.replace(tmp, target)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+            plt.close(fig)
+        self.blocks.append(Block("figure", src=rel.as_posix(), caption=caption))
+        return target
+
+
+def render(sections: list[Section], *, title: str, subtitle: str = "") -> str:
+    """The page as an HTML string."""
+    return _ENV.get_template("report.html").render(
+        sections=sections, title=title, subtitle=subtitle
+    )

@@ -1,0 +1,188 @@
+"""``bayesmin report``: the course as one browsable HTML page, one section per topic."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reports.html import Section, render, write_atomic
+
+__all__ = ["PROFILES", "TOPICS", "Context", "Profile", "build_report", "parse_topics"]
+
+# number -> (short name, title)
+TOPICS: dict[int, tuple[str, str]] = {
+    1: ("regression", "Moments, likelihood, MLE vs MAP, Bayesian linear regression"),
+    2: ("probability", "Conditional probability, Bayes' rule, conditional independence"),
+    3: ("conjugate", "Conjugate priors and full Bayesian inference"),
+    4: ("rvm", "Relevance vector machine by evidence maximisation"),
+    5: ("kl", "KL divergence and variational inference"),
+    6: ("em", "EM: mixtures, probabilistic PCA, GLAD"),
+    7: ("monte-carlo", "Monte Carlo, rejection and importance sampling"),
+    8: ("mcmc", "Metropolis-Hastings and Markov chains"),
+    9: ("vae", "Variational autoencoder"),
+    10: ("diffusion", "Diffusion models (DDPM)"),
+}
+_ALIASES = {
+    "linear_regression": 1,
+    "mle": 1,
+    "bayes": 2,
+    "bayes_net": 2,
+    "independence": 2,
+    "conjugate-priors": 3,
+    "mh": 8,
+    "ddpm": 10,
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a report does: ``quick`` for a look, ``full`` for the record."""
+
+    name: str
+    draws: int
+    tune: int
+    chains: int
+    samplers: tuple[str, ...] = ("nuts:numpyro", "nuts:pymc", "nuts:nutpie", "nuts:blackjax")
+
+
+PROFILES = {
+    "quick": Profile("quick", draws=500, tune=500, chains=2),
+    "full": Profile("full", draws=2000, tune=1000, chains=4),
+}
+
+
+@dataclass
+class Context:
+    """What a section builder gets: the profile, a seed, and a progress callback."""
+
+    profile: Profile
+    progress: Callable[[str], None]
+    seed: int = 0
+
+    def sample(self, target, sampler: str, **kwargs):
+        """``inference.sample`` with the profile's sizes and no backend progress bars."""
+        import inference
+
+        self.progress(f"sampling {getattr(target, 'name', target)} with {sampler}")
+        options = dict(
+            draws=self.profile.draws,
+            tune=self.profile.tune,
+            chains=self.profile.chains,
+            seed=self.seed,
+            progress=False,
+        )
+        if sampler.endswith(("pymc", "nutpie")):
+            # One process: on a 2-core machine forking workers costs more than it saves.
+            options["cores"] = 1
+        options.update(kwargs)
+        return inference.sample(target, sampler, **options)
+
+
+def _builders() -> dict[int, Callable[[Section, Context], None]]:
+    from reports.sections import topic1, topic2, topic3
+
+    return {1: topic1.build, 2: topic2.build, 3: topic3.build}
+
+
+def available_topics() -> list[int]:
+    """Topic numbers that have a report section."""
+    return sorted(_builders())
+
+
+def parse_topics(text: str | Sequence[str] | None) -> list[int]:
+    """``"1,2,conjugate"`` -> ``[1, 2, 3]``; ``None`` or ``"all"`` -> every available topic.
+
+    Raises
+    ------
+    ValueError
+        For an unknown topic, or one without a report section yet, naming those there are.
+    """
+    available = available_topics()
+    if text is None:
+        return available
+    items = text.split(",") if isinstance(text, str) else list(text)
+    items = [i.strip().lower() for i in items if i.strip()]
+    if not items or items == ["all"]:
+        return available
+    by_name = {name: n for n, (name, _) in TOPICS.items()} | _ALIASES
+    chosen: list[int] = []
+    for item in items:
+        if item.isdigit() and int(item) in TOPICS:
+            number = int(item)
+        elif item in by_name:
+            number = by_name[item]
+        else:
+            names = ", ".join(f"{n} ({name})" for n, (name, _) in TOPICS.items())
+            raise ValueError(f"unknown topic {item!r}; topics are {names}")
+        if number not in available:
+            have = ", ".join(f"{n} ({TOPICS[n][0]})" for n in available)
+            raise ValueError(
+                f"topic {number} ({TOPICS[number][0]}) has no report section yet; available: {have}"
+            )
+        if number not in chosen:
+            chosen.append(number)
+    return sorted(chosen)
+
+
+def build_report(
+    out: str | Path,
+    topics: Sequence[int],
+    profile: str | Profile = "quick",
+    *,
+    progress: Callable[[int, str], None] | None = None,
+    seed: int = 0,
+) -> tuple[Path, list[Section]]:
+    """Build ``out/index.html`` with one section per topic.
+
+    A section that raises is shown with its error and the others still build; the
+    caller decides the exit status from ``section.error``.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (created); figures go to ``out/figures``.
+    topics : sequence of int
+        Topic numbers (see :func:`parse_topics`).
+    profile : {"quick", "full"} or Profile
+    progress : callable, optional
+        ``progress(topic, message)`` for each step of work.
+    seed : int
+        Seed of every sampler run in the report.
+    """
+    if isinstance(profile, str):
+        try:
+            profile = PROFILES[profile]
+        except KeyError:
+            raise ValueError(
+                f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}"
+            ) from None
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    builders = _builders()
+    sections = []
+    for number in topics:
+        section = Section(f"{number}. {TOPICS[number][1]}", out, prefix=f"topic{number}_")
+
+        def step(message: str, number=number) -> None:
+            if progress is not None:
+                progress(number, message)
+
+        start = time.perf_counter()
+        try:
+            builders[number](section, Context(profile, step, seed))
+        except Exception as err:  # one failed topic must not cost the others
+            section.error = f"{type(err).__name__}: {err}\n\n{traceback.format_exc(limit=4)}"
+        section.seconds = time.perf_counter() - start
+        sections.append(section)
+        # Write after every topic, so an interrupted report keeps what it finished.
+        page = render(
+            sections,
+            title="bayesmin — the theoretical minimum of Bayesian ML, executed",
+            subtitle=f"profile {profile.name}: {profile.chains} chains × {profile.draws} draws "
+            f"after {profile.tune} warm-up; seed {seed}",
+        )
+        write_atomic(out / "index.html", page)
+    return out / "index.html", sections

@@ -1,0 +1,1 @@
+"""One module per course topic; each has ``build(section, ctx)``."""

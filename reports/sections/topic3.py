@@ -1,0 +1,423 @@
+"""Topic 3: conjugate priors and full Bayesian inference.
+
+For each conjugate pair of :mod:`models.conjugate` (Beta–Binomial, Gamma–Poisson,
+Normal–Normal): the closed-form update, prior × likelihood against the closed-form
+posterior, sequential updating, NUTS against the exact density, and the posterior
+predictive. Then every NUTS backend of the profile on the Gamma–Poisson model, checked
+against its exact posterior.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import diagnostics
+import models
+from models import conjugate as cj
+from reports import figures
+from reports.html import Section
+from reports.report import Context
+
+__all__ = ["PAIRS", "Pair", "build", "verdict"]
+
+SEQUENCE = (0, 1, 2, 5, 10)  # observations seen in the sequential-updating figure (+ all)
+Z_MAX = 4.0  # |bias| / MCSE below this, and R-hat at most RHAT_MAX: matches the exact posterior
+RHAT_MAX = 1.01
+COMPARE_MODEL = "gamma_poisson"
+
+_INTRO = (
+    "A prior is <b>conjugate</b> to a likelihood when the posterior stays in the prior's "
+    "family: <code>p(θ | X) ∝ p(X | θ) p(θ)</code> then only changes the family's "
+    "parameters, and the normalising constant <code>∫ p(X | θ) p(θ) dθ</code> — the hard "
+    "part of Bayes' rule — is known in closed form. That makes <b>full Bayesian "
+    "inference</b> exact: the whole posterior, not a point estimate, and the posterior "
+    "predictive <code>p(x_new | X) = ∫ p(x_new | θ) p(θ | X) dθ</code>, also in closed "
+    "form. Updating with N observations at once equals N one-observation updates in "
+    "sequence (the course's Beta(α + x, β + n − x) and Gamma(α + x, β + 1)). Below, each "
+    "pair on simulated data; NUTS is run on the same declarative model and checked against "
+    "the exact answer."
+)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What the section draws for one conjugate model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``models.get(name)``).
+    symbol : str
+        The parameter's symbol in the text (θ, λ, μ).
+    update : str
+        The closed-form update, as HTML.
+    n_obs : callable
+        ``n_obs(data) -> int``: number of observations.
+    posterior : callable
+        ``posterior(data, n) -> frozen scipy distribution`` after the first ``n``
+        observations (``n = 0``: the prior), by the closed-form update.
+    loglik : callable
+        ``loglik(data, grid) -> ndarray``: log likelihood of all the data at each grid value.
+    predictive : callable
+        ``predictive(data) -> (frozen scipy distribution, label)``: the closed-form
+        posterior predictive of one new observation.
+    predict : callable
+        ``predict(rng, draws, data) -> ndarray``: one new observation per posterior draw.
+    discrete : bool
+        Whether the observations are counts (pmf) rather than reals (pdf).
+    support : (float, float)
+        Bounds of the parameter.
+    """
+
+    name: str
+    symbol: str
+    update: str
+    n_obs: Callable[[Mapping[str, Any]], int]
+    posterior: Callable[[Mapping[str, Any], int], Any]
+    loglik: Callable[[Mapping[str, Any], np.ndarray], np.ndarray]
+    predictive: Callable[[Mapping[str, Any]], tuple[Any, str]]
+    predict: Callable[[np.random.Generator, np.ndarray, Mapping[str, Any]], np.ndarray]
+    discrete: bool
+    support: tuple[float, float]
+
+
+def _bb_posterior(data, n):
+    a, b = cj.beta_binomial_update(data["a"], data["b"], data["successes"][:n], data["trials"][:n])
+    return stats.beta(a, b)
+
+
+def _bb_loglik(data, grid):
+    k, n = data["successes"][:, None], data["trials"][:, None]
+    return stats.binom.logpmf(k, n, grid[None, :]).sum(axis=0)
+
+
+def _bb_predictive(data):
+    post = _bb_posterior(data, len(data["successes"]))
+    n_new = int(data["trials"][0])
+    a, b = post.args
+    return cj.beta_binomial_predictive(a, b, n_new), f"successes in {n_new} new trials"
+
+
+def _gp_posterior(data, n):
+    a, b = cj.gamma_poisson_update(data["a"], data["b"], data["counts"][:n])
+    return stats.gamma(a, scale=1.0 / b)
+
+
+def _gp_predictive(data):
+    post = _gp_posterior(data, len(data["counts"]))
+    a, scale = post.args[0], post.kwds["scale"]
+    return cj.gamma_poisson_predictive(a, 1.0 / scale), "a new count"
+
+
+def _nn_posterior(data, n):
+    mu_n, tau_n = cj.normal_normal_update(data["mu0"], data["tau0"], data["sigma"], data["y"][:n])
+    return stats.norm(mu_n, tau_n)
+
+
+def _nn_predictive(data):
+    post = _nn_posterior(data, len(data["y"]))
+    return cj.normal_normal_predictive(post.mean(), post.std(), data["sigma"]), "a new y"
+
+
+PAIRS: dict[str, Pair] = {
+    p.name: p
+    for p in (
+        Pair(
+            name="beta_binomial",
+            symbol="θ",
+            update=(
+                "<code>θ ~ Beta(a, b)</code>, <code>kᵢ ~ Bin(nᵢ, θ)</code> ⇒ "
+                "<code>θ | k ~ Beta(a + Σkᵢ, b + Σ(nᵢ − kᵢ))</code>; predictive "
+                "<code>BetaBinomial(n_new, a′, b′)</code>."
+            ),
+            n_obs=lambda d: len(d["successes"]),
+            posterior=_bb_posterior,
+            loglik=_bb_loglik,
+            predictive=_bb_predictive,
+            predict=lambda rng, theta, d: rng.binomial(int(d["trials"][0]), theta),
+            discrete=True,
+            support=(0.0, 1.0),
+        ),
+        Pair(
+            name="gamma_poisson",
+            symbol="λ",
+            update=(
+                "<code>λ ~ Gamma(a, rate b)</code>, <code>yᵢ ~ Poisson(λ)</code> ⇒ "
+                "<code>λ | y ~ Gamma(a + Σyᵢ, b + N)</code>; predictive "
+                "<code>NegBin(r = a′, p = b′ / (b′ + 1))</code>."
+            ),
+            n_obs=lambda d: len(d["counts"]),
+            posterior=_gp_posterior,
+            loglik=lambda d, g: stats.poisson.logpmf(d["counts"][:, None], g[None, :]).sum(0),
+            predictive=_gp_predictive,
+            predict=lambda rng, lam, d: rng.poisson(lam),
+            discrete=True,
+            support=(0.0, np.inf),
+        ),
+        Pair(
+            name="normal_normal",
+            symbol="μ",
+            update=(
+                "<code>μ ~ N(μ₀, τ₀²)</code>, <code>yᵢ ~ N(μ, σ²)</code> with σ known ⇒ "
+                "<code>μ | y ~ N(μ_N, τ_N²)</code>, <code>1/τ_N² = 1/τ₀² + N/σ²</code>, "
+                "<code>μ_N = τ_N² (μ₀/τ₀² + Σyᵢ/σ²)</code> — precisions add, the mean is "
+                "precision-weighted; predictive <code>N(μ_N, τ_N² + σ²)</code>."
+            ),
+            n_obs=lambda d: len(d["y"]),
+            posterior=_nn_posterior,
+            loglik=lambda d, g: stats.norm.logpdf(d["y"][:, None], g[None, :], d["sigma"]).sum(0),
+            predictive=_nn_predictive,
+            predict=lambda rng, mu, d: rng.normal(mu, d["sigma"]),
+            discrete=False,
+            support=(-np.inf, np.inf),
+        ),
+    )
+}
+
+
+# ------------------------------------------------------------------------ figures
+
+
+def _grid(pair: Pair, dists, n: int = 1500) -> np.ndarray:
+    lo = min(float(d.ppf(0.0005)) for d in dists)
+    hi = max(float(d.ppf(0.9995)) for d in dists)
+    lo, hi = max(lo, pair.support[0]), min(hi, pair.support[1])
+    return np.linspace(lo, hi, n)
+
+
+def update_figure(pair: Pair, data: Mapping[str, Any]):
+    """Prior, normalised likelihood and posterior; prior × likelihood normalised on a grid."""
+    prior = pair.posterior(data, 0)
+    post = pair.posterior(data, pair.n_obs(data))
+    grid = _grid(pair, (prior, post))
+    # The likelihood is a function of the parameter, not a density: normalise it on the
+    # grid so it can share the axis. Work in logs; the raw product underflows.
+    loglik = pair.loglik(data, grid)
+    lik = np.exp(loglik - loglik.max())
+    lik /= np.trapezoid(lik, grid)
+    numeric = np.exp(loglik - loglik.max()) * prior.pdf(grid)
+    numeric /= np.trapezoid(numeric, grid)
+    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    ax.plot(grid, prior.pdf(grid), "C0", lw=1.6, label="prior")
+    ax.plot(grid, lik, "C1", lw=1.6, label="likelihood (normalised)")
+    ax.plot(grid, post.pdf(grid), "C2", lw=2.4, label="posterior (closed form)")
+    ax.plot(grid, numeric, "k:", lw=1.6, label="prior × likelihood, normalised on the grid")
+    ax.set_xlabel(pair.symbol)
+    ax.set_yticks([])
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def sequential_figure(pair: Pair, data: Mapping[str, Any]):
+    """The posterior after 0, 1, 2, 5, 10 and all observations."""
+    n_all = pair.n_obs(data)
+    steps = sorted({n for n in SEQUENCE if n < n_all} | {n_all})
+    dists = [pair.posterior(data, n) for n in steps]
+    grid = _grid(pair, dists)
+    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    colours = plt.cm.viridis(np.linspace(0.0, 0.9, len(steps)))
+    for n, d, c in zip(steps, dists, colours, strict=True):
+        label = "prior (n = 0)" if n == 0 else f"n = {n}" + (" (all)" if n == n_all else "")
+        ax.plot(grid, d.pdf(grid), color=c, lw=1.8, label=label)
+    ax.set_xlabel(pair.symbol)
+    ax.set_yticks([])
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def predictive_figure(pair: Pair, data: Mapping[str, Any], draws: np.ndarray, seed: int):
+    """Closed-form posterior predictive against one new observation per posterior draw."""
+    closed, what = pair.predictive(data)
+    rng = np.random.default_rng(seed)
+    new = pair.predict(rng, draws, data)
+    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    if pair.discrete:
+        lo, hi = min(new.min(), closed.ppf(0.0005)), max(new.max(), closed.ppf(0.9995))
+        values = np.arange(int(lo), int(hi) + 1)
+        freq = np.bincount(new.astype(np.int64) - values[0], minlength=len(values))
+        ax.bar(values, freq / len(new), color="C0", alpha=0.5, label="simulated from draws")
+        ax.plot(values, closed.pmf(values), "ko", ms=4, label="closed-form pmf")
+    else:
+        ax.hist(new, bins=50, density=True, color="C0", alpha=0.5, label="simulated from draws")
+        grid = np.linspace(closed.ppf(0.0005), closed.ppf(0.9995), 400)
+        ax.plot(grid, closed.pdf(grid), "k-", lw=1.6, label="closed-form pdf")
+    ax.set_xlabel(what)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------ verdicts
+
+
+def verdict(row: pd.Series) -> tuple[bool, str]:
+    """``(passed, line)`` for one row of :func:`diagnostics.compare`."""
+    z, rhat = row["max_abs_z"], row["rhat_max"]
+    passed = bool(np.isfinite(z) and z < Z_MAX and np.isfinite(rhat) and rhat <= RHAT_MAX)
+    if passed:
+        return True, f"matches the exact posterior (max |z| = {z:.2f}, R-hat = {rhat:.3f})"
+    reasons = []
+    if not (np.isfinite(z) and z < Z_MAX):
+        reasons.append(f"max |z| = {z:.2f} (want < {Z_MAX:g})")
+    if not (np.isfinite(rhat) and rhat <= RHAT_MAX):
+        reasons.append(f"R-hat = {rhat:.3f} (want ≤ {RHAT_MAX})")
+    return False, "does not match the exact posterior: " + "; ".join(reasons)
+
+
+def _verdict_list(table: pd.DataFrame, failures: Mapping[str, str]) -> str:
+    import html
+
+    items = []
+    for label, row in table.iterrows():
+        passed, line = verdict(row)
+        cls = "pass" if passed else "fail"
+        items.append(
+            f'<li><code>{html.escape(str(label))}</code>: <span class="{cls}">'
+            f"{html.escape(line)}</span></li>"
+        )
+    for label, err in failures.items():
+        items.append(
+            f'<li><code>{html.escape(label)}</code>: <span class="fail">could not run: '
+            f"{html.escape(err)}</span></li>"
+        )
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+# ------------------------------------------------------------------------ section
+
+
+def _data_line(name: str, data: Mapping[str, Any]) -> str:
+    if name == "beta_binomial":
+        k, n = data["successes"], data["trials"]
+        return (
+            f"Data: {len(k)} binomial observations of {int(n[0])} trials each, "
+            f"Σk = {int(k.sum())} of Σn = {int(n.sum())}; prior a = {data['a']:g}, "
+            f"b = {data['b']:g}."
+        )
+    if name == "gamma_poisson":
+        y = data["counts"]
+        return (
+            f"Data: N = {len(y)} counts, Σy = {int(y.sum())} (mean {y.mean():.2f}); prior "
+            f"a = {data['a']:g}, rate b = {data['b']:g}."
+        )
+    y = data["y"]
+    return (
+        f"Data: N = {len(y)} observations, mean {y.mean():.3f}, known σ = {data['sigma']:g}; "
+        f"prior μ₀ = {data['mu0']:g}, τ₀ = {data['tau0']:g}."
+    )
+
+
+def _posterior_line(pair: Pair, data: Mapping[str, Any]) -> str:
+    post = pair.posterior(data, pair.n_obs(data))
+    family = {"beta": "Beta", "gamma": "Gamma", "norm": "N"}[post.dist.name]
+    if family == "Gamma":
+        args = f"{post.args[0]:g}, rate {1.0 / post.kwds['scale']:g}"
+    elif family == "N":
+        args = f"{post.args[0]:.4f}, {post.args[1]:.4f}²"
+    else:
+        args = ", ".join(f"{a:g}" for a in post.args)
+    return (
+        f"Posterior: {pair.symbol} | data ~ {family}({args}), mean {post.mean():.4f}, "
+        f"sd {post.std():.4f}."
+    )
+
+
+def _one_model(section: Section, ctx: Context, pair: Pair):
+    spec = models.get(pair.name)
+    data = spec.simulate(ctx.seed)
+    exact = spec.exact(data)
+    section.heading3(spec.title)
+    section.text(pair.update, raw=True)
+    section.text(_data_line(pair.name, data) + " " + _posterior_line(pair, data))
+    section.figure(
+        update_figure(pair, data),
+        f"{pair.name}-update",
+        f"Prior, likelihood of all the data as a function of {pair.symbol} (normalised to "
+        "integrate to one), and the closed-form posterior; the dotted line is Bayes' rule "
+        "done numerically on a grid and lies on the closed form.",
+    )
+    section.figure(
+        sequential_figure(pair, data),
+        f"{pair.name}-sequential",
+        "Sequential updating: each posterior is the prior for the next observation; the "
+        "density narrows as observations accumulate.",
+    )
+    idata = ctx.sample(spec, "nuts:numpyro", data=data)
+    section.figure(
+        figures.posterior_vs_exact({"nuts:numpyro": idata}, exact),
+        f"{pair.name}-nuts",
+        "NumPyro NUTS draws (histogram) against the exact posterior density (black).",
+    )
+    z = diagnostics.z_scores(idata, exact)
+    section.table(
+        z,
+        "NUTS against the exact posterior: bias of the mean and sd in Monte Carlo standard "
+        "errors (z).",
+        index=False,
+    )
+    draws = np.asarray(idata.posterior[spec.params[0]].values).ravel()
+    closed, _ = pair.predictive(data)
+    section.figure(
+        predictive_figure(pair, data, draws, ctx.seed),
+        f"{pair.name}-predictive",
+        f"Posterior predictive: closed form ({closed.dist.name}, mean {closed.mean():.3f}, sd "
+        f"{closed.std():.3f}) against one new observation simulated from each of the "
+        f"{draws.size} NUTS draws of {pair.symbol}.",
+    )
+    return spec, data, exact, idata
+
+
+def build(section: Section, ctx: Context) -> None:
+    """Fill ``section`` with topic 3: three conjugate pairs, then a sampler comparison."""
+    section.text(_INTRO, raw=True)
+    fitted = {name: _one_model(section, ctx, pair) for name, pair in PAIRS.items()}
+
+    spec, data, exact, nuts_run = fitted[COMPARE_MODEL]
+    section.heading3(f"Samplers against the exact posterior: {spec.title}")
+    runs: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    for sampler in ctx.profile.samplers:
+        if sampler == "nuts:numpyro":
+            runs[sampler] = nuts_run  # already sampled above, same data and seed
+            continue
+        try:
+            runs[sampler] = ctx.sample(spec, sampler, data=data)
+        except Exception as err:  # one broken backend must not hide the others
+            failures[sampler] = f"{type(err).__name__}: {err}"
+    if not runs:
+        raise RuntimeError(f"no sampler ran on {COMPARE_MODEL}: {failures}")
+    table = diagnostics.compare(runs, exact)
+    section.table(
+        table,
+        f"One row per backend: same data, seed {ctx.seed}, {ctx.profile.chains} chains × "
+        f"{ctx.profile.draws} draws after {ctx.profile.tune} warm-up. max_abs_z: worst bias "
+        "of the posterior mean or sd against the exact Gamma posterior, in Monte Carlo "
+        "standard errors.",
+        digits=3,
+    )
+    section.html(_verdict_list(table, failures))
+    section.text(
+        f"Verdict rule: max |z| < {Z_MAX:g} and R-hat ≤ {RHAT_MAX} → matches the exact "
+        "posterior. Compile time differs most between backends; after it, every one samples "
+        "this one-parameter posterior in a fraction of a second."
+    )
+    section.figure(
+        figures.ess_per_second_bars(table),
+        f"{COMPARE_MODEL}-ess-per-second",
+        "Worst bulk ESS per second of sampling, and per second including compilation.",
+    )
+    first = next(iter(runs))
+    section.figure(
+        figures.trace_plot(runs[first]),
+        f"{COMPARE_MODEL}-trace",
+        f"Rank bars and density of the {first} run.",
+    )
