@@ -171,13 +171,15 @@ def _pymc_sample(model, *, step_factory, draws, tune, chains, seed, progress, **
             idata.sample_stats["lp"] = _unconstrained_logp(model, idata.posterior)
     total = time.perf_counter() - t0
     sampling = float(idata.sample_stats.attrs.get("sampling_time", total))
-    transformed = [
-        v.name
-        for v in model.value_vars
-        if v.name in idata.posterior and v.name not in {rv.name for rv in model.free_RVs}
-    ]
-    idata.posterior = idata.posterior.drop_vars(transformed)
-    return idata, max(total - sampling, 0.0), sampling
+    return _drop_transformed(idata, model), max(total - sampling, 0.0), sampling
+
+
+def _drop_transformed(idata, model):
+    """Keep the posterior in the model's own space: drop ``lam_log__`` and the like."""
+    free = {rv.name for rv in model.free_RVs}
+    transformed = [v.name for v in model.value_vars if v.name not in free]
+    idata.posterior = idata.posterior.drop_vars([n for n in transformed if n in idata.posterior])
+    return idata
 
 
 def _unconstrained_logp(model, posterior):
