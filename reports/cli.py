@@ -245,6 +245,7 @@ def fit(
         tune=tune,
         chains=chains,
         seed=seed,
+        progress=sys.stderr.isatty(),
     )
     for path in written:
         typer.echo(str(path))
@@ -295,9 +296,9 @@ def compare(
         grid.data_fingerprint(payload),
     )
     with user_input():
-        grid.prepare(out, gspec)
+        gspec = grid.prepare(out, gspec)
     with _progress() as bar:
-        task = bar.add_task(f"{spec.name}", total=len(chosen) * len(seed_list))
+        task = bar.add_task(f"{spec.name}", total=len(gspec.samplers) * len(gspec.seeds))
 
         def step(label: str, computed: bool) -> None:
             bar.update(
@@ -308,7 +309,7 @@ def compare(
 
         runs, table = grid.run_grid(spec, payload, gspec, out, progress=step, cores=1)
     grid.write_table(out, table)
-    compare_page.write_page(out, spec.name, runs, table, chosen)
+    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers))
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
     failed = table[table["error"] != ""]

@@ -78,6 +78,7 @@ def fit_and_write(
     tune: int,
     chains: int,
     seed: int,
+    progress: bool = True,
 ) -> list[Path]:
     """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc`` and
     ``estimates.csv`` (regression: MLE, MAP and posterior per feature). Nothing is
@@ -97,7 +98,14 @@ def fit_and_write(
         meta["posterior"] = {k: _family(v) for k, v in exact.items()}
     else:
         idata = inference.sample(
-            spec, method, draws=draws, tune=tune, chains=chains, seed=seed, data=data
+            spec,
+            method,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            data=data,
+            progress=progress,
         )
         summary = sampled_summary(idata, feature_names)
         meta["sampler"] = dict(idata.attrs)

@@ -96,8 +96,12 @@ def _save_idata(idata: az.InferenceData, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def prepare(out: Path, grid: GridSpec) -> None:
-    """Create ``out`` or check that it holds a grid this one can resume."""
+def prepare(out: Path, grid: GridSpec) -> GridSpec:
+    """Create ``out`` or check that it holds a grid this one can resume.
+
+    Returns the grid to run: ``grid`` itself, or its union with the samplers and seeds
+    already in ``out`` (the table then covers every finished run there).
+    """
     manifest = out / "grid.json"
     if manifest.exists():
         try:
@@ -122,12 +126,14 @@ def prepare(out: Path, grid: GridSpec) -> None:
             }
         )
         write_atomic(manifest, json.dumps(asdict(merged), indent=2))
+        return merged
     else:
         if out.exists() and any(out.iterdir()):
             raise ValueError(
                 f"--out {out} is not empty and holds no bayesmin grid; choose another folder"
             )
         write_atomic(manifest, json.dumps(asdict(grid), indent=2))
+        return grid
 
 
 def run_grid(

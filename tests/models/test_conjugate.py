@@ -10,6 +10,8 @@ and NumPyro programs (same names, same log density) and the CSV reader's errors 
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -373,8 +375,8 @@ def test_gamma_poisson_and_normal_normal_read_the_named_column():
     y = models.get("normal_normal").from_frame(df, column="temp", sigma=2.0, mu0=15, tau0=5.0)
     np.testing.assert_array_equal(y["y"], [20.5, 21.0, -3.25, 18.0])
     assert (y["sigma"], y["mu0"], y["tau0"]) == (2.0, 15.0, 5.0)
-    # A single column needs no column=; counts stored as floats (pandas after a NaN-free
-    # read of "2.0") are accepted when whole.
+    # A single column needs no column=; whole-number floats (a CSV column written as
+    # 1.0, 4.0) are accepted as counts.
     one = models.get("gamma_poisson").from_frame(pd.DataFrame({"n": [1.0, 4.0]}))
     np.testing.assert_array_equal(one["counts"], [1, 4])
 
@@ -387,9 +389,11 @@ FRAME_ERRORS = [
     ("gamma_poisson", pd.DataFrame({"y": [1.0, np.nan, 3.0]}), {}, "NaN/inf"),
     ("gamma_poisson", pd.DataFrame({"y": [1.0, np.inf]}), {}, "NaN/inf"),
     ("gamma_poisson", pd.DataFrame({"y": pd.Series([], dtype=float)}), {}, "no rows"),
-    # A header-only CSV: pandas reads the column as object dtype, with no rows.
-    ("gamma_poisson", pd.DataFrame({"y": pd.Series([], dtype=object)}), {}, "no rows"),
-    ("normal_normal", pd.DataFrame({"y": pd.Series([], dtype=object)}), {}, "no rows"),
+    # A header-only CSV: pandas reads its column as object dtype, so "no rows" must be
+    # reported before "not numeric".
+    ("gamma_poisson", pd.read_csv(io.StringIO("y\n")), {}, "no rows"),
+    ("normal_normal", pd.read_csv(io.StringIO("y\n")), {}, "no rows"),
+    ("beta_binomial", pd.read_csv(io.StringIO("won\n")), {}, "no rows"),
     ("gamma_poisson", ONE, {"column": "x"}, "'x' is not in the file"),
     ("gamma_poisson", pd.DataFrame({"y": ["a", "b"]}), {}, "not numeric"),
     ("normal_normal", pd.DataFrame({"y": [1.0], "z": [2.0]}), {}, "--column"),

@@ -1,0 +1,293 @@
+"""The ``bayesmin`` command line: outputs, resumable grids, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import diagnostics
+from reports import cli
+from reports.report import parse_topics
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def files(tmp_path):
+    def write(name, text):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return {
+        "counts": write("counts.csv", "visits\n3\n5\n2\n7\n"),
+        "reg": write("reg.csv", "x1,x2,y\n1,2,3.1\n2,1,3.9\n3,5,8.2\n4,4,8.1\n5,0,5.2\n"),
+        "nan": write("nan.csv", "x1,x2,y\n1,2,3.1\n2,,3.9\n3,1,4\n"),
+        "inf": write("inf.csv", "visits\n3\ninf\n"),
+        "text": write("text.csv", "x1,colour,y\n1,red,3.1\n2,blue,3.9\n"),
+        "negative": write("negative.csv", "visits\n3\n-5\n2\n"),
+        "fraction": write("fraction.csv", "visits\n3\n2.5\n"),
+        "binom": write("binom.csv", "successes,trials\n3,10\n12,10\n"),
+        "two": write("two.csv", "a,b\n1,2\n3,4\n"),
+        "empty": write("empty.csv", ""),
+        "header": write("header.csv", "visits\n"),
+        "normal": write("normal.csv", "y\n1.2\n0.7\n1.9\n"),
+    }
+
+
+def test_list_names_models_samplers_and_topics(capsys):
+    code, out, _ = run(["list"], capsys)
+    assert code == 0
+    for word in ("gamma_poisson", "linear_regression", "nuts:blackjax", "metropolis:pymc"):
+        assert word in out
+
+
+def test_fit_conjugate_writes_the_closed_form_posterior(files, tmp_path, capsys):
+    out = tmp_path / "fit"
+    code, _, err = run(
+        [
+            "fit",
+            "gamma_poisson",
+            "--data",
+            files["counts"],
+            "--set",
+            "a=2",
+            "--set",
+            "b=0.5",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    summary = pd.read_csv(out / "summary.csv").set_index("parameter")
+    truth = stats.gamma(2 + 17, scale=1 / (0.5 + 4))
+    assert summary.loc["lam", "mean"] == pytest.approx(truth.mean())
+    assert summary.loc["lam", "sd"] == pytest.approx(truth.std())
+    assert summary.loc["lam", "q2.5"] == pytest.approx(truth.ppf(0.025))
+    meta = json.loads((out / "fit.json").read_text())
+    assert meta["posterior"]["lam"]["family"] == "gamma"
+    assert meta["n_observations"] == 4
+
+
+def test_fit_regression_names_features_and_writes_mle_map_posterior(files, tmp_path, capsys):
+    out = tmp_path / "reg"
+    code, _, err = run(
+        [
+            "fit",
+            "linear_regression",
+            "--data",
+            files["reg"],
+            "--target",
+            "y",
+            "--set",
+            "beta=4",
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    est = pd.read_csv(out / "estimates.csv")
+    assert est.feature.tolist() == ["intercept", "x1", "x2"]
+    df = pd.read_csv(files["reg"])
+    X = np.column_stack([np.ones(len(df)), df[["x1", "x2"]]])
+    ridge = np.linalg.solve(X.T @ X + (1.0 / 4.0) * np.eye(3), X.T @ df.y)
+    np.testing.assert_allclose(est["map"], ridge)
+    np.testing.assert_allclose(est["mle"], np.linalg.lstsq(X, df.y, rcond=None)[0])
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.parameter.tolist() == ["w[intercept]", "w[x1]", "w[x2]"]
+
+
+def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys):
+    out = tmp_path / "nuts"
+    code, _, err = run(
+        [
+            "fit",
+            "normal_normal",
+            "--data",
+            files["normal"],
+            "--method",
+            "nuts:pymc",
+            "--draws",
+            300,
+            "--tune",
+            300,
+            "--chains",
+            2,
+            "--out",
+            out,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    idata = az.from_netcdf(out / "posterior.nc")
+    assert idata.posterior["mu"].shape == (2, 300)
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"mean", "sd", "median", "mode", "r_hat"} <= set(summary.columns)
+
+
+BAD = [
+    (["fit", "linear_regression", "--data", "{nan}", "--target", "y"], "NaN"),
+    (["fit", "gamma_poisson", "--data", "{inf}"], "NaN/inf"),
+    (["fit", "linear_regression", "--data", "{reg}", "--target", "price"], "'price'"),
+    (["fit", "linear_regression", "--data", "{text}", "--target", "y"], "non-numeric"),
+    (["fit", "linear_regression", "--data", "{reg}"], "--target"),
+    (["fit", "gamma_poisson", "--data", "{negative}"], "negative"),
+    (["fit", "gamma_poisson", "--data", "{fraction}"], "whole numbers"),
+    (["fit", "beta_binomial", "--data", "{binom}"], "exceed trials"),
+    (["fit", "gamma_poisson", "--data", "{two}"], "--column"),
+    (["fit", "gamma_poisson", "--data", "{counts}", "--column", "nope"], "'nope'"),
+    (["fit", "gamma_poisson", "--data", "{empty}"], "empty"),
+    (["fit", "gamma_poisson", "--data", "{header}"], "no rows"),
+    (["fit", "gamma_poisson", "--data", "missing.csv"], "no such file"),
+    (["fit", "normal_normal", "--data", "{normal}", "--set", "sigma=0"], "sigma"),
+    (["fit", "normal_normal", "--data", "{normal}", "--set", "tau0=-1"], "tau0"),
+    (["fit", "gamma_poisson", "--data", "{counts}", "--set", "c=1"], "unknown setting"),
+    (["fit", "gamma_poisson", "--data", "{counts}", "--set", "a"], "KEY=VALUE"),
+    (["fit", "no_such_model"], "unknown model"),
+    (["fit", "gamma_poisson", "--method", "hmc:stan"], "unknown sampler"),
+    (["compare", "gamma_poisson", "--samplers", "nuts,bogus"], "unknown sampler"),
+    (["compare", "gamma_poisson", "--seeds", "x"], "seeds"),
+    (["compare", "bayes_net"], "no continuous parameters"),
+    (["report", "--topics", "11"], "unknown topic"),
+    (["report", "--profile", "huge"], "unknown profile"),
+    (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), BAD, ids=[" ".join(a[:2]) + f" {n}" for a, n in BAD])
+def test_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "finished.csv").write_text("keep me\n")
+    argv = [a.format(**files) if isinstance(a, str) else a for a in argv]
+    code, _, err = run([*argv, "--out", out], capsys)
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert (out / "finished.csv").read_text() == "keep me\n"
+    assert sorted(p.name for p in out.iterdir()) == ["finished.csv"]
+
+
+def test_missing_out_is_a_usage_error(capsys):
+    code, _, err = run(["fit", "gamma_poisson"], capsys)
+    assert code == 2
+    assert "--out" in err and len(err.strip().splitlines()) == 1
+
+
+def test_script_entry_point_exits_2_without_traceback(tmp_path):
+    exe = Path(sys.executable).with_name("bayesmin")
+    proc = subprocess.run(
+        [str(exe), "fit", "no_such_model", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bayesmin: error: unknown model")
+    assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------ compare
+
+GRID = ["--samplers", "nuts:pymc,metropolis:pymc", "--chains", 2, "--draws", 200, "--tune", 200]
+
+
+def test_compare_writes_contract_table_and_resumes_without_recomputing(
+    tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "cmp"
+    code, _, err = run(["compare", "gamma_poisson", *GRID, "--seeds", "0-1", "--out", out], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "comparison.csv", index_col="run")
+    assert list(table.columns[: len(diagnostics.COMPARE_COLUMNS)]) == list(
+        diagnostics.COMPARE_COLUMNS
+    )
+    assert len(table) == 4 and table.index.is_unique
+    assert (table["error"].fillna("") == "").all()
+    assert table["max_abs_z"].notna().all()
+    assert (out / "index.html").exists()
+    runs = sorted((out / "runs").glob("*.nc"))
+    assert len(runs) == 4
+    mtimes = {p: p.stat().st_mtime_ns for p in runs}
+
+    # A rerun must not sample at all; extending the seeds samples only the new ones.
+    calls = []
+    import inference
+
+    real = inference.sample
+
+    def spy(*args, **kwargs):
+        calls.append((args[1], kwargs["seed"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("reports.grid.inference.sample", spy)
+    code, _, err = run(["compare", "gamma_poisson", *GRID, "--seeds", "0-1", "--out", out], capsys)
+    assert code == 0, err
+    assert calls == []
+    assert {p: p.stat().st_mtime_ns for p in runs} == mtimes
+    pd.testing.assert_frame_equal(pd.read_csv(out / "comparison.csv", index_col="run"), table)
+
+    code, _, err = run(["compare", "gamma_poisson", *GRID, "--seeds", "0,2", "--out", out], capsys)
+    assert code == 0, err
+    assert sorted(calls) == [("metropolis:pymc", 2), ("nuts:pymc", 2)]
+    assert len(pd.read_csv(out / "comparison.csv")) == 6
+
+
+def test_compare_refuses_a_folder_with_another_models_grid(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["--samplers", "metropolis:pymc", "--chains", 1, "--draws", 50, "--tune", 50]
+    code, _, err = run(["compare", "normal_normal", *args, "--out", out], capsys)
+    assert code == 0, err
+    before = sorted(p.name for p in out.rglob("*"))
+    code, _, err = run(["compare", "gamma_poisson", *args, "--out", out], capsys)
+    assert code == 2 and "another grid" in err
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("x")
+    code, _, err = run(["compare", "normal_normal", *args, "--out", other], capsys)
+    assert code == 2 and "not empty" in err
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def test_parse_topics_by_number_and_name():
+    assert parse_topics("1,2,3") == [1, 2, 3]
+    assert parse_topics("conjugate, 1") == [1, 3]
+    assert parse_topics("all") == parse_topics(None)
+    with pytest.raises(ValueError, match="unknown topic"):
+        parse_topics("astrology")
+    with pytest.raises(ValueError, match="no report section yet"):
+        parse_topics("9")
+
+
+def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
+    out = tmp_path / "report"
+    code, _, err = run(["report", "--topics", "probability", "--out", out], capsys)
+    assert code == 0, err
+    page = (out / "index.html").read_text()
+    assert "Conditional probability" in page
+    figures = list((out / "figures").glob("*.png"))
+    assert figures and all(p.stat().st_size > 1000 for p in figures)
+    for src in [p.name for p in figures]:
+        assert f"figures/{src}" in page
