@@ -23,6 +23,12 @@ from jax.flatten_util import ravel_pytree
 
 __all__ = ["LogDensity", "from_numpyro", "from_pymc", "potential_fn"]
 
+# PyMC's JAX linker switches JAX to 64-bit at its first use (it follows pytensor's
+# floatX), so without this a run's precision, and with it the draws of a given seed,
+# would depend on whether a PyMC model had gone through the bridge earlier in the
+# process. Fix it to 64-bit from the start.
+jax.config.update("jax_enable_x64", True)
+
 
 @dataclass(frozen=True)
 class LogDensity:
@@ -78,11 +84,21 @@ def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogD
     def constrain(x):
         return postprocess(unravel(x))
 
+    batched = jax.jit(jax.vmap(logdensity))
+
     def initial_positions(seed: int, chains: int) -> np.ndarray:
-        keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-        init = initialize_model(keys, model, model_kwargs=data)
-        flat = jax.vmap(lambda z: ravel_pytree(z)[0])(init.param_info.z)
-        return np.asarray(flat)
+        # NumPyro's default ``init_to_uniform``: uniform on (-2, 2) in unconstrained
+        # space, redrawn where the log density is not finite.
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-2.0, 2.0, size=(chains, flat0.size))
+        for _ in range(100):
+            bad = ~np.isfinite(np.asarray(batched(x)))
+            if not bad.any():
+                return x
+            x[bad] = rng.uniform(-2.0, 2.0, size=(int(bad.sum()), flat0.size))
+        raise ValueError(
+            "no finite log density at 100 random starting points; check the model and data"
+        )
 
     return LogDensity(logdensity, int(flat0.size), initial_positions, constrain, unravel)
 

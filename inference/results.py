@@ -61,10 +61,11 @@ def finalize(
     renames = {k: v for k, v in _RENAMES.get(backend, {}).items() if k in stats}
     if renames:
         stats = stats.rename(renames)
-    if renames.get("accept") == "acceptance_rate":
-        # PyMC's Metropolis records the raw ratio exp(Δ logp), which exceeds 1 for
-        # uphill moves; the acceptance probability is min(1, ratio).
-        stats["acceptance_rate"] = stats["acceptance_rate"].clip(max=1.0)
+    if "acceptance_rate" in stats:
+        # A probability on every backend: PyMC's Metropolis records the raw ratio
+        # exp(Δ logp), above 1 for uphill moves (the probability is min(1, ratio)),
+        # and averaged probabilities can round to 1 + ulp in float32.
+        stats["acceptance_rate"] = stats["acceptance_rate"].clip(0.0, 1.0)
     template = stats["lp"] if "lp" in stats else next(iter(idata.posterior.data_vars.values()))
     shape_like = xr.zeros_like(template.isel({d: 0 for d in template.dims[2:]}), dtype=float)
     if "diverging" not in stats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -63,6 +64,9 @@ def resolve_sampler(spelling: str) -> Sampler:
         raise ValueError(f"unknown sampler {spelling!r}; known samplers: {known}") from None
 
 
+_LOGDENSITIES: OrderedDict[tuple[str, str], LogDensity] = OrderedDict()
+
+
 @dataclass
 class Target:
     """What a sampler runs on: a registry model with data, a PyMC model or a NumPyro function."""
@@ -87,10 +91,26 @@ class Target:
 
     @cached_property
     def logdensity(self) -> LogDensity:
-        """The flat unconstrained log density, from NumPyro where the model has it."""
+        """The flat unconstrained log density, from NumPyro where the model has it.
+
+        For registry models it is shared by every run on the same data, so JAX
+        functions compiled for it (see :mod:`inference.nuts`) are reused across seeds.
+        """
+        key = None
+        if self.spec is not None:
+            key = (self.spec.name, models.fingerprint(self.data))
+            if key in _LOGDENSITIES:
+                _LOGDENSITIES.move_to_end(key)
+                return _LOGDENSITIES[key]
         if self.numpyro_fn is not None:
-            return from_numpyro(self.numpyro_fn, self.data)
-        return from_pymc(self.pymc())
+            ld = from_numpyro(self.numpyro_fn, self.data)
+        else:
+            ld = from_pymc(self.pymc())
+        if key is not None:
+            _LOGDENSITIES[key] = ld
+            while len(_LOGDENSITIES) > 16:
+                _LOGDENSITIES.popitem(last=False)
+        return ld
 
     def exact(self) -> dict[str, models.Exact] | None:
         """Closed-form posterior of a registry model, ``None`` where there is none."""

@@ -20,6 +20,7 @@ __all__ = [
     "DataError",
     "Exact",
     "ModelSpec",
+    "fingerprint",
     "finite_array",
     "get",
     "names",
@@ -150,6 +151,23 @@ def finite_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarra
             "drop or impute those rows"
         )
     return arr
+
+
+def fingerprint(data: Mapping[str, Any]) -> str:
+    """A short hash of a data dict: equal data, equal fingerprint.
+
+    Lets a resumed grid prove it uses the same data, and lets compiled log densities
+    be reused across runs on the same data.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode())
+        value = np.asarray(data[key])
+        h.update(str(value.dtype).encode() + str(value.shape).encode())
+        h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:16]
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -267,6 +267,7 @@ def compare(
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     import inference
+    import models
     from reports import compare_page, grid
 
     spec = _spec(model)
@@ -293,7 +294,7 @@ def compare(
         draws,
         tune,
         chains,
-        grid.data_fingerprint(payload),
+        models.fingerprint(payload),
     )
     with user_input():
         gspec = grid.prepare(out, gspec)

@@ -9,7 +9,6 @@ than mixed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import arviz as az
-import numpy as np
 import pandas as pd
 
 import diagnostics
@@ -51,15 +49,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ValueError("no seeds given; use a range like 0-9 or a list like 0,3,5")
     return sorted(set(seeds))
-
-
-def data_fingerprint(data: Mapping[str, Any]) -> str:
-    """A short hash of a data dict, so a resumed grid is known to use the same data."""
-    h = hashlib.sha256()
-    for key in sorted(data):
-        h.update(key.encode())
-        h.update(np.ascontiguousarray(np.asarray(data[key], dtype=float)).tobytes())
-    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

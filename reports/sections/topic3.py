@@ -270,7 +270,7 @@ def verdict(row: pd.Series) -> tuple[bool, str]:
         reasons.append(f"max |z| = {z:.2f} (want < {Z_MAX:g})")
     if not (np.isfinite(rhat) and rhat <= RHAT_MAX):
         reasons.append(f"R-hat = {rhat:.3f} (want ≤ {RHAT_MAX})")
-    return False, "does not match the exact posterior: " + "; ".join(reasons)
+    return False, "does not pass: " + "; ".join(reasons)
 
 
 def _verdict_list(table: pd.DataFrame, failures: Mapping[str, str]) -> str:
@@ -405,10 +405,15 @@ def build(section: Section, ctx: Context) -> None:
         digits=3,
     )
     section.html(_verdict_list(table, failures))
+    compile_s, sampling_s = table["compile_seconds"], table["sampling_seconds"]
     section.text(
         f"Verdict rule: max |z| < {Z_MAX:g} and R-hat ≤ {RHAT_MAX} → matches the exact "
-        "posterior. Compile time differs most between backends; after it, every one samples "
-        "this one-parameter posterior in a fraction of a second."
+        f"posterior. With {ctx.profile.chains} chains × {ctx.profile.draws} draws R-hat "
+        "is itself noisy at the 0.01 level, so a correct sampler can miss the R-hat bound on "
+        "a short run; the full profile makes the check sharper. Compile time ranged "
+        f"{compile_s.min():.2f}–{compile_s.max():.2f} s and sampling "
+        f"{sampling_s.min():.2f}–{sampling_s.max():.2f} s: on a posterior this small, "
+        "compilation decides which backend finishes first."
     )
     section.figure(
         figures.ess_per_second_bars(table),
