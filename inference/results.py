@@ -55,7 +55,8 @@ def finalize(
     """Rename ``sample_stats`` to the contract names and stamp the contract ``attrs``.
 
     Statistics a backend does not have are filled so every result has the same
-    columns: ``n_steps`` is 1 for a single-proposal kernel, ``diverging`` is False.
+    columns: ``n_steps`` counts one per proposal (1 for a single-proposal kernel, k for
+    a compound step of k kernels), ``diverging`` is False.
     """
     stats = idata.sample_stats
     renames = {k: v for k, v in _RENAMES.get(backend, {}).items() if k in stats}
@@ -71,10 +72,20 @@ def finalize(
     if "diverging" not in stats:
         stats["diverging"] = shape_like.astype(bool)
     if "n_steps" not in stats:
-        stats["n_steps"] = shape_like + 1
+        # One proposal per (sub-)step: a compound step of k samplers makes k.
+        sub = stats["acceptance_rate"] if "acceptance_rate" in stats else shape_like
+        per_draw = int(np.prod([sub.sizes[d] for d in sub.dims if d not in ("chain", "draw")]))
+        stats["n_steps"] = shape_like + per_draw
     missing = [k for k in REQUIRED_STATS if k not in stats]
     if missing:
         raise RuntimeError(f"backend {backend!r} produced no {missing} statistics")
+    # A compound step (PyMC's Metropolis on several variables) records one value per
+    # sub-step; the contract has one per draw: mean acceptance, any divergence,
+    # total gradient or proposal steps.
+    for name, reduce in (("acceptance_rate", "mean"), ("diverging", "any"), ("n_steps", "sum")):
+        extra = [d for d in stats[name].dims if d not in ("chain", "draw")]
+        if extra:
+            stats[name] = getattr(stats[name], reduce)(extra)
     stats["diverging"] = stats["diverging"].astype(bool)
     stats["n_steps"] = stats["n_steps"].astype(float)
     stats.attrs.update(

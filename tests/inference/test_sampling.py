@@ -124,6 +124,18 @@ def test_pymc_metropolis_meets_the_contract(hand_runs):
     assert list(idata.posterior.data_vars) == ["lam"]
 
 
+def test_compound_metropolis_step_has_one_statistic_per_draw():
+    # Two free variables make PyMC compose two Metropolis steps; the contract still
+    # has one acceptance rate and one step count per draw.
+    idata = inference.sample(
+        "linear_regression_unknown_noise", "metropolis:pymc", seed=0, cores=1, **SMALL
+    )
+    check_contract(idata, "metropolis:pymc", seed=0, chains=2, draws=200)
+    for name in ("acceptance_rate", "diverging", "n_steps", "lp"):
+        assert idata.sample_stats[name].dims == ("chain", "draw"), name
+    assert np.all(idata.sample_stats.n_steps.values == 2)
+
+
 # ----------------------------------------------------------------------------- seeds
 
 
