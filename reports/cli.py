@@ -349,8 +349,24 @@ def report(
         raise typer.Exit(1)
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal to our progress bars and results.
+
+    PyMC logs every ``pm.sample`` call at INFO, PyTensor warns on each start that it
+    found no BLAS to link (it falls back to NumPy's; see benchmarks/), and ArviZ
+    announces its coming refactor on import.
+    """
+    import logging
+    import warnings
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesmin`` script."""
+    _quiet_libraries()
     try:
         result = app(args=argv, standalone_mode=False, prog_name="bayesmin")
     except BadInput as err:
