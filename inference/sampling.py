@@ -11,7 +11,7 @@ from typing import Any
 import arviz as az
 
 import models
-from inference import nuts
+from inference import mh, nuts
 from inference._timing import clock
 from inference.bridge import LogDensity, from_numpyro, from_pymc
 from inference.results import finalize
@@ -44,9 +44,10 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler(
             "metropolis:pymc", "pymc", "pymc", nuts.pymc_metropolis, "PyMC's Metropolis (anchor)"
         ),
+        Sampler("mh", "jax", "logdensity", mh.run, "our Metropolis-Hastings (JAX, adaptive)"),
     )
 }
-_ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc"}
+_ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc", "mh:jax": "mh"}
 
 
 def resolve_sampler(spelling: str) -> Sampler:
