@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,7 +90,7 @@ def test_warmup_schedule_windows_double_and_cover_the_middle():
     ends = np.flatnonzero(adopt)
     assert learn[:150].sum() == 0 and learn[900:].sum() == 0 and learn[150:900].all()
     sizes = np.diff(np.concatenate([[149], ends]))
-    assert all(b >= 2 * a for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    assert all(b >= 2 * a for a, b in itertools.pairwise(sizes))
     short_learn, short_adopt = mh.warmup_schedule(30)
     assert not short_learn.any() and not short_adopt.any()
 
