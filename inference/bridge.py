@@ -21,7 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-__all__ = ["LogDensity", "from_numpyro", "from_pymc", "potential_fn"]
+__all__ = [
+    "LogDensity",
+    "from_numpyro",
+    "from_pymc",
+    "logdensity_from_potential",
+    "potential_fn",
+    "potential_value",
+]
 
 # PyMC's JAX linker switches JAX to 64-bit at its first use (it follows pytensor's
 # floatX), so without this a run's precision, and with it the draws of a given seed,
@@ -65,6 +72,16 @@ class LogDensity:
 def potential_fn(logdensity: Callable[[jax.Array], jax.Array]) -> Callable:
     """NumPyro's potential energy (``-log density``) for a flat log density."""
     return lambda x: -logdensity(x)
+
+
+def logdensity_from_potential(potential: Callable) -> Callable:
+    """The log density (``-potential``) of a NumPyro potential energy function."""
+    return lambda x: -potential(x)
+
+
+def potential_value(logdensity_value: jax.Array) -> jax.Array:
+    """A log-density value as a potential-energy value."""
+    return -logdensity_value
 
 
 def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogDensity:

@@ -603,3 +603,19 @@ def _explain_start(ld, x, chain: int, value) -> str:
         f"log density is {value} at the initial point of chain {chain}{culprit}: {where}; "
         "start inside the support of every variable"
     )
+
+
+# The NumPyro kernel (route 2) and the PyMC step (route 3) live beside this module and
+# import NumPyro / PyMC; they load on first use (PEP 562).
+_ROUTES = {
+    "MetropolisHastings": "inference.mh_numpyro",
+    "MetropolisHastingsStep": "inference.mh_pymc",
+}
+
+
+def __getattr__(name: str):
+    if name in _ROUTES:
+        import importlib
+
+        return getattr(importlib.import_module(_ROUTES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from typing import Any
 import arviz as az
 
 import models
-from inference import mh, nuts
+from inference import mh, mh_pymc, nuts
 from inference._timing import clock
 from inference.bridge import LogDensity, from_numpyro, from_pymc
 from inference.results import finalize
@@ -45,6 +45,7 @@ SAMPLERS: dict[str, Sampler] = {
             "metropolis:pymc", "pymc", "pymc", nuts.pymc_metropolis, "PyMC's Metropolis (anchor)"
         ),
         Sampler("mh", "jax", "logdensity", mh.run, "our Metropolis-Hastings (JAX, adaptive)"),
+        Sampler("mh:pymc", "pymc", "pymc", mh_pymc.pymc_mh, "our MH kernel as a PyMC step"),
     )
 }
 _ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc", "mh:jax": "mh"}
@@ -180,7 +181,8 @@ def sample(
         or a NumPyro model function called as ``target(**data)``.
     sampler : str
         ``NAME[:BACKEND]``: ``nuts`` (= ``nuts:numpyro``), ``nuts:pymc``, ``nuts:nutpie``,
-        ``nuts:blackjax``, ``metropolis:pymc``.
+        ``nuts:blackjax``, ``mh`` (ours, JAX), ``mh:pymc`` (ours as a PyMC step),
+        ``metropolis:pymc`` (PyMC's own).
     draws, tune, chains : int
         Kept draws, warm-up iterations and chains.
     seed : int
