@@ -288,13 +288,25 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
         )
 
     def update_fn(state: AdaptationState, learn, adopt, position, acceptance_rate):
+        # ``position`` is one chain's (dim,) or a batch (chains, dim) pooled across
+        # chains; ``acceptance_rate`` likewise a scalar or (chains,).
+        batch = jnp.atleast_2d(position)
+        rate = jnp.mean(jnp.atleast_1d(acceptance_rate))
         step = state.step + 1.0
-        log_scale = state.log_scale + step ** (-0.6) * (acceptance_rate - target_acceptance)
-        # Welford update inside a window.
-        count = state.count + learn
-        delta = position - state.mean
-        mean = jnp.where(learn, state.mean + delta / jnp.maximum(count, 1.0), state.mean)
-        m2 = jnp.where(learn, state.m2 + jnp.outer(delta, position - mean), state.m2)
+        log_scale = state.log_scale + step ** (-0.6) * (rate - target_acceptance)
+        # Welford inside a window, batches merged by Chan et al.'s (1979) formula.
+        n_b = jnp.asarray(batch.shape[0], batch.dtype)
+        mean_b = batch.mean(axis=0)
+        centred = batch - mean_b
+        m2_b = centred.T @ centred
+        count = state.count + learn * n_b
+        delta = mean_b - state.mean
+        mean = jnp.where(learn, state.mean + delta * n_b / jnp.maximum(count, 1.0), state.mean)
+        m2 = jnp.where(
+            learn,
+            state.m2 + m2_b + jnp.outer(delta, delta) * state.count * n_b / jnp.maximum(count, 1.0),
+            state.m2,
+        )
         # At a window's end: adopt its covariance, reset the scale and the accumulators.
         cov = m2 / jnp.maximum(count - 1.0, 1.0) + regularisation * eye
         new_chol = jnp.linalg.cholesky(0.5 * (cov + cov.T))
@@ -363,31 +375,43 @@ INDEPENDENCE_SCALE = 1.5
 _COMPILED: dict[tuple, Any] = {}
 
 
-def _chain_runner(logdensity_fn, dim, *, draws, tune, proposal, hastings, adapt):
-    kernel = build_kernel(proposal, hastings=hastings)
-    walk = build_kernel(random_walk())
+def _runner(logdensity_fn, dim, *, draws, tune, proposal, hastings, adapt):
+    """All chains in lockstep; warm-up statistics pooled across chains.
+
+    Every chain proposes with the same tunables, learned from all chains at once: with
+    many vectorised chains each covariance window sees ``chains`` times more draws,
+    which is what makes short warm-ups work (the cross-chain adaptation of e.g.
+    Hoffman, Radul & Sountsov 2021, here for a random walk).
+    """
+    kernel = jax.vmap(build_kernel(proposal, hastings=hastings), in_axes=(0, 0, None, None))
+    walk = jax.vmap(build_kernel(random_walk()), in_axes=(0, 0, None, None))
     learn, adopt = (jnp.asarray(a) for a in warmup_schedule(tune))
     a_init, a_update, a_final = adaptation(dim)
 
-    def one_chain(key, position, fixed):
-        key_warm, key_draw = jax.random.split(key)
-        state = init(position, logdensity_fn)
+    def per_step_keys(keys, n):
+        # (chains, 2) -> (n, chains, 2): one key per chain and step, from each chain's own key.
+        return jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, n))(keys), 0, 1)
+
+    def run(keys, positions, fixed):
+        split = jax.vmap(jax.random.split)(keys)
+        key_warm, key_draw = split[:, 0], split[:, 1]
+        states = jax.vmap(init, in_axes=(0, None))(positions, logdensity_fn)
         if adapt and tune > 0:
             # The warm-up always walks (an independence proposal has nothing to
             # centre on yet); it learns the scale, the mean and the covariance.
             def warm_step(carry, xs):
-                state, astate = carry
-                key, learn_now, adopt_now = xs
-                state, info = walk(key, state, logdensity_fn, a_final(astate))
+                states, astate = carry
+                step_keys, learn_now, adopt_now = xs
+                states, info = walk(step_keys, states, logdensity_fn, a_final(astate))
                 astate = a_update(
-                    astate, learn_now, adopt_now, state.position, info.acceptance_rate
+                    astate, learn_now, adopt_now, states.position, info.acceptance_rate
                 )
-                return (state, astate), None
+                return (states, astate), None
 
-            (state, astate), _ = jax.lax.scan(
+            (states, astate), _ = jax.lax.scan(
                 warm_step,
-                (state, a_init(position)),
-                (jax.random.split(key_warm, tune), learn, adopt),
+                (states, a_init(positions[0])),
+                (per_step_keys(key_warm, tune), learn, adopt),
             )
             params = a_final(astate)
             if proposal.name == "independence":
@@ -395,20 +419,23 @@ def _chain_runner(logdensity_fn, dim, *, draws, tune, proposal, hastings, adapt)
         else:
             params = fixed
 
-            def burn(state, key):
-                return kernel(key, state, logdensity_fn, params)[0], None
+            def burn(states, step_keys):
+                return kernel(step_keys, states, logdensity_fn, params)[0], None
 
             if tune > 0:
-                state, _ = jax.lax.scan(burn, state, jax.random.split(key_warm, tune))
+                states, _ = jax.lax.scan(burn, states, per_step_keys(key_warm, tune))
 
-        def step(state, key):
-            state, info = kernel(key, state, logdensity_fn, params)
-            return state, (state.position, state.logdensity, info)
+        def step(states, step_keys):
+            states, info = kernel(step_keys, states, logdensity_fn, params)
+            return states, (states.position, states.logdensity, info)
 
-        _, (positions, lp, info) = jax.lax.scan(step, state, jax.random.split(key_draw, draws))
-        return positions, lp, info, params
+        _, out = jax.lax.scan(step, states, per_step_keys(key_draw, draws))
+        positions, lp, info = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
+        chains = positions.shape[0]
+        per_chain = jax.tree.map(lambda a: jnp.broadcast_to(a, (chains, *a.shape)), params)
+        return positions, lp, info, per_chain
 
-    return one_chain
+    return run
 
 
 def sample_chains(
@@ -425,6 +452,8 @@ def sample_chains(
     cache_key: Any = None,
 ):
     """Run ``len(initial_positions)`` chains in lockstep (``vmap``), draws by ``lax.scan``.
+
+    Warm-up tunes one proposal for all chains from their pooled statistics.
 
     Parameters
     ----------
@@ -468,7 +497,7 @@ def sample_chains(
     t0 = time.perf_counter()
     compiled = _COMPILED.get(key) if cache_key is not None else None
     if compiled is None:
-        runner = _chain_runner(
+        runner = _runner(
             logdensity_fn,
             dim,
             draws=draws,
@@ -477,8 +506,7 @@ def sample_chains(
             hastings=hastings,
             adapt=adapt,
         )
-        batched = jax.vmap(runner, in_axes=(0, 0, None))
-        compiled = jax.jit(batched).lower(keys, init_positions, fixed).compile()
+        compiled = jax.jit(runner).lower(keys, init_positions, fixed).compile()
         if cache_key is not None:
             _COMPILED[key] = compiled
             while len(_COMPILED) > 8:
