@@ -109,8 +109,13 @@ TARGET_RATIO = 10.0
 PROFILES = {
     "default": {
         "chains": 4,
-        "draws": 20_000,
-        "tune": 10_000,
+        "draws": 5000,
+        "tune": 2000,
+        # Our kernel's natural setting: many vectorised chains sharing one adapted
+        # proposal (pooled warm-up), each running few steps.
+        "mh_chains": 256,
+        "mh_draws": 3000,
+        "mh_tune": 2000,
         "throughput_chains": "1000,16000",
         "throughput_steps": 1000,
     },
@@ -118,6 +123,9 @@ PROFILES = {
         "chains": 2,
         "draws": 1000,
         "tune": 1000,
+        "mh_chains": 64,
+        "mh_draws": 500,
+        "mh_tune": 500,
         "throughput_chains": "1000,16000",
         "throughput_steps": 50,
     },
@@ -157,19 +165,27 @@ THROUGHPUT_COLUMNS = (
 # ----------------------------------------------------------------- 1. ESS per second
 
 
+def _sizes(sampler: str, args) -> tuple[int, int, int]:
+    """``(chains, draws, tune)``: ``mh`` runs its own vectorised configuration."""
+    if sampler == "mh":
+        return args.mh_chains, args.mh_draws, args.mh_tune
+    return args.chains, args.draws, args.tune
+
+
 def _one_run(spec, data, sampler: str, args) -> tuple[object | None, float, str]:
     """``(idata, wall seconds, error)`` of one ``inference.sample`` call."""
+    chains, draws, tune = _sizes(sampler, args)
     options = {}
     if sampler in _MULTICORE:
-        options["cores"] = min(args.chains, os.cpu_count() or 1)
+        options["cores"] = min(chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
     try:
         idata = inference.sample(
             spec,
             sampler,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
+            draws=draws,
+            tune=tune,
+            chains=chains,
             seed=args.seed,
             data=data,
             progress=False,
@@ -208,8 +224,10 @@ def run_model(label: str, args) -> pd.DataFrame:
                     acceptance=summary["acceptance_rate"],
                     max_abs_z=summary["max_abs_z"] if reference else np.nan,
                 )
-                row["ess/draw"] = ess / (args.chains * args.draws)
-                row["us/step"] = 1e6 * sampling_s / (args.draws + args.tune)
+                chains, draws, tune = _sizes(sampler, args)
+                row["chains"] = chains
+                row["ess/draw"] = ess / (chains * draws)
+                row["us/step"] = 1e6 * sampling_s / (draws + tune)
                 row["ess/s (sampling)"] = ess / sampling_s if sampling_s > 0 else np.nan
                 row["ess/s (wall)"] = ess / wall
             rows.append(row)
@@ -403,6 +421,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--draws", type=int, default=None, help="kept draws per chain (20000)")
     parser.add_argument("--tune", type=int, default=None, help="warm-up iterations (10000)")
     parser.add_argument("--chains", type=int, default=None, help="chains (4)")
+    parser.add_argument("--mh-chains", type=int, default=None, help="vectorised chains of mh (256)")
+    parser.add_argument("--mh-draws", type=int, default=None, help="draws per mh chain (3000)")
+    parser.add_argument("--mh-tune", type=int, default=None, help="mh warm-up steps (2000)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed, the same for all")
     parser.add_argument(
         "--models",
@@ -507,6 +528,7 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
         print(f"  {key:22s} {value}")
     print(
         f"settings: chains={args.chains} draws={args.draws} tune={args.tune} "
+        f"(mh: chains={args.mh_chains} draws={args.mh_draws} tune={args.mh_tune}) "
         f"seed={args.seed} repeats={args.repeats}; "
         f"cores for metropolis:pymc = {min(args.chains, os.cpu_count() or 1)}; "
         f"throughput: chains={','.join(map(str, args.throughput_chains))} "

@@ -279,6 +279,7 @@ def test_parse_topics_by_number_and_name():
         parse_topics("astrology")
     with pytest.raises(ValueError, match="no report section yet"):
         parse_topics("9")
+    assert parse_topics("monte-carlo,mcmc") == [7, 8]
 
 
 def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
