@@ -114,8 +114,8 @@ PROFILES = {
         # Our kernel's natural setting: many vectorised chains sharing one adapted
         # proposal (pooled warm-up), each running few steps.
         "mh_chains": 256,
-        "mh_draws": 3000,
-        "mh_tune": 2000,
+        "mh_draws": 4000,
+        "mh_tune": 1000,
         "throughput_chains": "1000,16000",
         "throughput_steps": 1000,
     },
@@ -422,8 +422,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tune", type=int, default=None, help="warm-up iterations (10000)")
     parser.add_argument("--chains", type=int, default=None, help="chains (4)")
     parser.add_argument("--mh-chains", type=int, default=None, help="vectorised chains of mh (256)")
-    parser.add_argument("--mh-draws", type=int, default=None, help="draws per mh chain (3000)")
-    parser.add_argument("--mh-tune", type=int, default=None, help="mh warm-up steps (2000)")
+    parser.add_argument("--mh-draws", type=int, default=None, help="draws per mh chain (4000)")
+    parser.add_argument("--mh-tune", type=int, default=None, help="mh warm-up steps (1000)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed, the same for all")
     parser.add_argument(
         "--models",
