@@ -44,11 +44,13 @@ __all__ = [
     "MHParams",
     "MHState",
     "Proposal",
+    "SamplingAlgorithm",
     "adaptation",
     "build_kernel",
     "drifting_random_walk",
     "independence",
     "init",
+    "metropolis_hastings",
     "random_walk",
     "warmup_schedule",
 ]
@@ -196,6 +198,43 @@ def build_kernel(proposal: Proposal, *, hastings: bool = True):
         return new_state, MHInfo(accept_prob, accepted, logp_new)
 
     return kernel
+
+
+class SamplingAlgorithm(NamedTuple):
+    """``init(position) -> MHState`` and ``step(rng_key, state) -> (MHState, MHInfo)``."""
+
+    init: Callable[[jax.Array], MHState]
+    step: Callable[[jax.Array, MHState], tuple[MHState, MHInfo]]
+
+
+def metropolis_hastings(
+    logdensity_fn: LogDensityFn,
+    params: MHParams,
+    proposal: Proposal | None = None,
+    *,
+    hastings: bool = True,
+) -> SamplingAlgorithm:
+    """The top-level constructor: a kernel closed over its log density and tunables.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from inference import mh
+    >>> algo = mh.metropolis_hastings(lambda x: -0.5 * x @ x, mh.params_from(2, scale=1.0))
+    >>> state = algo.init(jnp.zeros(2))
+    >>> state, info = algo.step(jax.random.PRNGKey(0), state)
+    >>> bool(0.0 <= info.acceptance_rate <= 1.0)
+    True
+    """
+    kernel = build_kernel(proposal or random_walk(), hastings=hastings)
+
+    def init_fn(position):
+        return init(position, logdensity_fn)
+
+    def step_fn(rng_key, state):
+        return kernel(rng_key, state, logdensity_fn, params)
+
+    return SamplingAlgorithm(init_fn, step_fn)
 
 
 # ---------------------------------------------------------------------------- warm-up

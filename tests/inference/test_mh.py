@@ -237,3 +237,17 @@ def test_dropping_the_hastings_correction_biases_a_drifting_walk():
         z[hastings] = _normal_moments_z(pos)
     assert z[True] < 4
     assert z[False] > 4
+
+
+def test_top_level_constructor_is_the_kernel_closed_over_its_tunables():
+    params = mh.params_from(2, scale=0.7)
+    algo = mh.metropolis_hastings(_std_normal, params)
+    state = algo.init(jnp.array([1.0, -1.0]))
+    assert float(state.logdensity) == pytest.approx(-1.0)
+    kernel = mh.build_kernel(mh.random_walk())
+    for seed in range(5):
+        key = jax.random.PRNGKey(seed)
+        a, info_a = algo.step(key, state)
+        b, info_b = kernel(key, state, _std_normal, params)
+        np.testing.assert_array_equal(a.position, b.position)
+        assert float(info_a.acceptance_rate) == float(info_b.acceptance_rate)
