@@ -359,6 +359,8 @@ def _quiet_libraries() -> None:
     import logging
     import warnings
 
+    import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
+
     logging.getLogger("pymc").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
