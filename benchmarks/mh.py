@@ -90,13 +90,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
-import traceback
 
 import numpy as np
 import pandas as pd
-from nuts_backends import MODELS, machine_info
+from nuts_backends import MODELS, machine_info, one_run
 
 import diagnostics
 import inference
@@ -172,31 +170,6 @@ def _sizes(sampler: str, args) -> tuple[int, int, int]:
     return args.chains, args.draws, args.tune
 
 
-def _one_run(spec, data, sampler: str, args) -> tuple[object | None, float, str]:
-    """``(idata, wall seconds, error)`` of one ``inference.sample`` call."""
-    chains, draws, tune = _sizes(sampler, args)
-    options = {}
-    if sampler in _MULTICORE:
-        options["cores"] = min(chains, os.cpu_count() or 1)
-    t0 = time.perf_counter()
-    try:
-        idata = inference.sample(
-            spec,
-            sampler,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            seed=args.seed,
-            data=data,
-            progress=False,
-            **options,
-        )
-    except Exception as err:  # a benchmark reports a broken backend and goes on
-        traceback.print_exc(file=sys.stderr)
-        return None, time.perf_counter() - t0, f"{type(err).__name__}: {err}".splitlines()[0]
-    return idata, time.perf_counter() - t0, ""
-
-
 def run_model(label: str, args) -> pd.DataFrame:
     """One row per (sampler, repeat) for the benchmark model ``label``."""
     name, sizes = MODELS[label]
@@ -207,7 +180,17 @@ def run_model(label: str, args) -> pd.DataFrame:
     for sampler in args.samplers:
         for repeat in range(args.repeats):
             print(f"  {label}: {sampler} (repeat {repeat + 1}/{args.repeats}) ...", flush=True)
-            idata, wall, error = _one_run(spec, data, sampler, args)
+            chains, draws, tune = _sizes(sampler, args)
+            idata, wall, error = one_run(
+                spec,
+                data,
+                sampler,
+                chains=chains,
+                draws=draws,
+                tune=tune,
+                seed=args.seed,
+                multicore=_MULTICORE,
+            )
             row = {"sampler": sampler, "repeat": repeat, "wall_s": wall, "error": error}
             if idata is not None:
                 summary = diagnostics.compare({sampler: idata}, reference).iloc[0]

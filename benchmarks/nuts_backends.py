@@ -131,20 +131,26 @@ def machine_info() -> dict[str, str]:
     return info
 
 
-def _one_run(spec, data, sampler: str, args) -> tuple[object | None, float, str]:
-    """``(idata, wall seconds, error)`` of one ``inference.sample`` call."""
+def one_run(
+    spec, data, sampler: str, *, chains: int, draws: int, tune: int, seed: int, multicore=()
+) -> tuple[object | None, float, str]:
+    """``(idata, wall seconds, error)`` of one ``inference.sample`` call.
+
+    Samplers in ``multicore`` get ``cores = min(chains, cpus)``; a sampler that raises
+    is reported (traceback on stderr, first line in the table) and the run goes on.
+    """
     options = {}
-    if sampler in _MULTICORE:
-        options["cores"] = min(args.chains, os.cpu_count() or 1)
+    if sampler in multicore:
+        options["cores"] = min(chains, os.cpu_count() or 1)
     t0 = time.perf_counter()
     try:
         idata = inference.sample(
             spec,
             sampler,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            seed=args.seed,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
             data=data,
             progress=False,
             **options,
@@ -165,7 +171,16 @@ def run_model(label: str, args) -> pd.DataFrame:
     for sampler in args.samplers:
         for repeat in range(args.repeats):
             print(f"  {label}: {sampler} (repeat {repeat + 1}/{args.repeats}) ...", flush=True)
-            idata, wall, error = _one_run(spec, data, sampler, args)
+            idata, wall, error = one_run(
+                spec,
+                data,
+                sampler,
+                chains=args.chains,
+                draws=args.draws,
+                tune=args.tune,
+                seed=args.seed,
+                multicore=_MULTICORE,
+            )
             row = {"sampler": sampler, "repeat": repeat, "wall_s": wall, "error": error}
             if idata is not None:
                 summary = diagnostics.compare({sampler: idata}, reference).iloc[0]
