@@ -609,22 +609,21 @@ def run(
     if bad.size:
         raise ValueError(_explain_start(ld, start[bad[0]], int(bad[0]), lp0[bad[0]]))
     t0 = time.perf_counter()
-    with clock() as c:
-        positions, lp, info, adapted, compile_s = sample_chains(
-            ld.logdensity,
-            start,
-            draws=draws,
-            tune=tune,
-            seed=seed,
-            proposal=proposal,
-            hastings=hastings,
-            adapt=adapt,
-            params=params,
-            cache_key=(
-                ld,
-                None if params is None else tuple(np.asarray(p).tobytes() for p in params),
-            ),
-        )
+    positions, lp, info, adapted, compile_s = sample_chains(
+        ld.logdensity,
+        start,
+        draws=draws,
+        tune=tune,
+        seed=seed,
+        proposal=proposal,
+        hastings=hastings,
+        adapt=adapt,
+        params=params,
+        cache_key=(
+            ld,
+            None if params is None else tuple(np.asarray(p).tobytes() for p in params),
+        ),
+    )
     run_s = time.perf_counter() - t0 - compile_s
     with clock() as post:
         posterior = ld.constrain_draws(positions)
@@ -651,7 +650,6 @@ def run(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a group outside ArviZ's schema
         idata.add_groups(adaptation=adaptation_ds)
-    del c
     return idata, c_init.compile + compile_s + post.compile, c_init.run + run_s + post.run
 
 

@@ -213,10 +213,6 @@ def test_numpyro_kernel_errors(normal_normal):
         run_numpyro(MetropolisHastings(potential_fn=lambda x: x @ x), {}, warmup=10, draws=10)
 
 
-@pytest.mark.skipif(
-    not hasattr(mh, "MetropolisHastings"),
-    reason="inference/mh.py does not export the routes yet",
-)
 def test_routes_exported_from_mh():
     assert mh.MetropolisHastings is MetropolisHastings
     assert mh.MetropolisHastingsStep is MetropolisHastingsStep
