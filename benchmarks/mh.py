@@ -94,7 +94,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from nuts_backends import MODELS, machine_info, one_run
+from nuts_backends import MODELS, add_run_arguments, machine_info, one_run
 
 import diagnostics
 import inference
@@ -401,24 +401,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Our MH against PyMC's Metropolis (ESS/s with compile), and MH throughput."
     )
-    parser.add_argument("--draws", type=int, default=None, help="kept draws per chain (20000)")
-    parser.add_argument("--tune", type=int, default=None, help="warm-up iterations (10000)")
-    parser.add_argument("--chains", type=int, default=None, help="chains (4)")
+    add_run_arguments(parser, PROFILES["default"], SAMPLERS)
     parser.add_argument("--mh-chains", type=int, default=None, help="vectorised chains of mh (256)")
     parser.add_argument("--mh-draws", type=int, default=None, help="draws per mh chain (4000)")
     parser.add_argument("--mh-tune", type=int, default=None, help="mh warm-up steps (1000)")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed, the same for all")
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS),
-        help=f"comma-separated, from {', '.join(MODELS)} (default: both)",
-    )
-    parser.add_argument(
-        "--samplers",
-        default=",".join(SAMPLERS),
-        help=f"comma-separated sampler spellings (default: {','.join(SAMPLERS)})",
-    )
-    parser.add_argument("--repeats", type=int, default=1, help="runs per sampler (same seed)")
     parser.add_argument(
         "--parts",
         default="ess,throughput",

@@ -229,14 +229,15 @@ def _medians(table: pd.DataFrame) -> pd.DataFrame:
     return numeric.reset_index().assign(repeat=np.nan, error="")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; ``--quick`` changes the defaults, explicit sizes still win."""
-    parser = argparse.ArgumentParser(
-        description="The four NUTS backends side by side on eight schools and a regression."
+def add_run_arguments(parser: argparse.ArgumentParser, defaults: dict, samplers) -> None:
+    """The options every side-by-side benchmark shares (sizes, seed, models, samplers)."""
+    parser.add_argument(
+        "--draws", type=int, default=None, help=f"kept draws per chain ({defaults['draws']})"
     )
-    parser.add_argument("--draws", type=int, default=None, help="kept draws per chain (1000)")
-    parser.add_argument("--tune", type=int, default=None, help="warm-up iterations (1000)")
-    parser.add_argument("--chains", type=int, default=None, help="chains (4)")
+    parser.add_argument(
+        "--tune", type=int, default=None, help=f"warm-up iterations ({defaults['tune']})"
+    )
+    parser.add_argument("--chains", type=int, default=None, help=f"chains ({defaults['chains']})")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed, the same for all")
     parser.add_argument(
         "--models",
@@ -245,10 +246,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--samplers",
-        default=",".join(SAMPLERS),
-        help=f"comma-separated NUTS spellings (default: {','.join(SAMPLERS)})",
+        default=",".join(samplers),
+        help=f"comma-separated sampler spellings (default: {','.join(samplers)})",
     )
     parser.add_argument("--repeats", type=int, default=1, help="runs per sampler (same seed)")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--quick`` changes the defaults, explicit sizes still win."""
+    parser = argparse.ArgumentParser(
+        description="The four NUTS backends side by side on eight schools and a regression."
+    )
+    add_run_arguments(parser, PROFILES["default"], SAMPLERS)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 chains x 200 draws, 200 tune"
     )

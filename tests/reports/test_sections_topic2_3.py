@@ -8,32 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.html import Section, render
-from reports.report import Context, Profile
+from reports.report import Profile
 from reports.sections import topic2, topic3
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Tiny sizes; two backends keep the JAX/PyMC compile cost of the comparison down.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro", "nuts:pymc"))
-
-
-def _build(module, number: int, out) -> Section:
-    section = Section(f"{number}. test", out, prefix=f"topic{number}_")
-    messages: list[str] = []
-    module.build(section, Context(PROFILE, messages.append, seed=0))
-    assert messages, "the builder should report progress before slow steps"
-    return section
-
-
-def _check_figures(section: Section, out) -> list[str]:
-    srcs = [b.src for b in section.blocks if b.kind == "figure"]
-    assert srcs
-    for src in srcs:
-        data = (out / src).read_bytes()
-        assert data.startswith(PNG_MAGIC) and len(data) > 1000, src
-    page = render([section], title="t")
-    assert all(src in page for src in srcs)
-    return srcs
 
 
 def _body_rows(markup: str) -> list[str]:
@@ -42,21 +21,21 @@ def _body_rows(markup: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def topic2_section(tmp_path_factory):
+def topic2_section(tmp_path_factory, build_section):
     out = tmp_path_factory.mktemp("topic2")
-    return _build(topic2, 2, out), out
+    return build_section(topic2, 2, out, PROFILE), out
 
 
 @pytest.fixture(scope="module")
-def topic3_section(tmp_path_factory):
+def topic3_section(tmp_path_factory, build_section):
     out = tmp_path_factory.mktemp("topic3")
-    return _build(topic3, 3, out), out
+    return build_section(topic3, 3, out, PROFILE), out
 
 
-def test_topic2_builds_with_figures_and_tables(topic2_section):
+def test_topic2_builds_with_figures_and_tables(topic2_section, check_figures):
     section, out = topic2_section
     assert section.error is None
-    srcs = _check_figures(section, out)
+    srcs = check_figures(section, out)
     assert {"figures/topic2_network.png", "figures/topic2_explaining-away.png"} <= set(srcs)
     tables = [b for b in section.blocks if b.kind == "table"]
     # Four CPTs, the query table and the independence table.
@@ -93,10 +72,10 @@ def test_topic2_cpt_table_shape():
     np.testing.assert_allclose(table.sum(axis=1), 1.0)
 
 
-def test_topic3_builds_with_comparison(topic3_section):
+def test_topic3_builds_with_comparison(topic3_section, check_figures):
     section, out = topic3_section
     assert section.error is None
-    srcs = _check_figures(section, out)
+    srcs = check_figures(section, out)
     for name in topic3.PAIRS:
         slug = name.replace("_", "-")
         for kind in ("update", "sequential", "nuts", "predictive"):

@@ -10,32 +10,12 @@ import pytest
 from scipy import integrate
 
 from models import get as get_model
-from reports.html import Section, render
-from reports.report import Context, Profile
+from reports.html import Section
+from reports.report import Profile
 from reports.sections import topic7, topic8
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Tiny sizes and one NUTS backend: JAX compilation is most of the cost.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
-
-
-def _build(module, number: int, out) -> Section:
-    section = Section(f"{number}. test", out, prefix=f"topic{number}_")
-    messages: list[str] = []
-    module.build(section, Context(PROFILE, messages.append, seed=0))
-    assert messages, "the builder should report progress before slow steps"
-    return section
-
-
-def _check_figures(section: Section, out) -> set[str]:
-    srcs = [b.src for b in section.blocks if b.kind == "figure"]
-    assert srcs
-    for src in srcs:
-        data = (out / src).read_bytes()
-        assert data.startswith(PNG_MAGIC) and len(data) > 1000, src
-    page = render([section], title="t")
-    assert all(src in page for src in srcs)
-    return set(srcs)
 
 
 def _rows(markup: str) -> list[list[str]]:
@@ -68,9 +48,9 @@ def _table(section: Section, column: str) -> tuple[list[str], list[list[str]]]:
 
 
 @pytest.fixture(scope="module")
-def topic7_section(tmp_path_factory):
+def topic7_section(tmp_path_factory, build_section):
     out = tmp_path_factory.mktemp("topic7")
-    return _build(topic7, 7, out), out
+    return build_section(topic7, 7, out, PROFILE), out
 
 
 # Two of the three benchmark models (one with an exact answer, one without) keep two
@@ -79,20 +59,20 @@ TEST_BENCHMARKS = ("banana", "eight_schools_noncentered")
 
 
 @pytest.fixture(scope="module")
-def topic8_section(tmp_path_factory):
+def topic8_section(tmp_path_factory, build_section):
     out = tmp_path_factory.mktemp("topic8")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(topic8, "BENCHMARKS", TEST_BENCHMARKS)
-        return _build(topic8, 8, out), out
+        return build_section(topic8, 8, out, PROFILE), out
 
 
 # ------------------------------------------------------------------------ topic 7
 
 
-def test_topic7_builds_with_figures_and_tables(topic7_section):
+def test_topic7_builds_with_figures_and_tables(topic7_section, check_figures):
     section, out = topic7_section
     assert section.error is None
-    srcs = _check_figures(section, out)
+    srcs = set(check_figures(section, out))
     assert {
         "figures/topic7_mc-convergence.png",
         "figures/topic7_rejection-envelope.png",
@@ -151,10 +131,10 @@ def test_topic7_k_verdict_thresholds():
 # ------------------------------------------------------------------------ topic 8
 
 
-def test_topic8_builds_with_figures_and_tables(topic8_section):
+def test_topic8_builds_with_figures_and_tables(topic8_section, check_figures):
     section, out = topic8_section
     assert section.error is None
-    srcs = _check_figures(section, out)
+    srcs = set(check_figures(section, out))
     assert {
         "figures/topic8_markov-convergence.png",
         "figures/topic8_banana-paths.png",
