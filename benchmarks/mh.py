@@ -19,26 +19,21 @@ What it measures
    compiling the model, forking the chain processes and evaluating ``lp`` on every
    draw. The issue's target is ``mh`` at least 10× ``metropolis:pymc`` on both models.
 
-2. **Throughput of the kernel.** ``inference.mh.build_kernel(random_walk())`` on a
-   ``vmap`` over ``C`` chains and a ``lax.scan`` over steps, on a ``d``-dimensional
-   correlated Gaussian (``models.get("correlated_gaussian").simulate(0, d=d)``, written
-   as a plain JAX quadratic form) with the proposal fixed at its optimum
-   (covariance = the target's, scale 2.38/√d), so no warm-up. Only running sums (mean
-   position and acceptance per chain) leave the loop, so 10⁵–10⁶ chains fit in memory.
-   Compilation is timed apart (ahead of time), then the compiled program is called
-   once to warm up and ``--throughput-repeats`` more times, timed; the fastest call
-   gives ``chain-steps/s = C · steps / seconds``.
+2. **Throughput of the kernel.** ``mh_throughput.run``: ``inference.mh.build_kernel
+   (random_walk())`` on a ``vmap`` over ``C`` chains and a ``lax.scan`` over steps, beside
+   the same random walk hand-written in plain JAX, on a 10-d correlated Gaussian with the
+   proposal fixed at its optimum; see ``mh_throughput.py`` for the method and columns.
+   That script runs alone too, with JAX and no PyMC (the GPU measurement).
 
 How to run it
 -------------
 ::
 
-    .venv/bin/python benchmarks/mh.py             # 4 chains x 20000 draws, 10000 tune
+    .venv/bin/python benchmarks/mh.py             # PyMC 4 x 5000 draws, mh 256 x 4000; then throughput
     .venv/bin/python benchmarks/mh.py --quick     # 2 chains x 1000 draws, 1000 tune
     .venv/bin/python benchmarks/mh.py --models regression --csv mh.csv
-    # GPU machine: the throughput part alone, with at least 100k chains
-    .venv/bin/python benchmarks/mh.py --parts throughput \\
-        --throughput-chains 100000,1000000 --throughput-steps 1000
+    # GPU machine (JAX alone is enough): the throughput part, >= 100k chains
+    PYTHONPATH=. python benchmarks/mh_throughput.py --chains 100000,1000000 --dtype float32
 
 It prints the machine (CPU count, JAX devices, library versions, PyTensor's BLAS
 flags), one table per model, a ratio table, and the throughput table.
@@ -73,13 +68,7 @@ Reading the columns
 Ratio table: ``mh`` over ``metropolis:pymc`` for both ESS/s measures, and whether
 the 10× target holds with compile included.
 
-Throughput table: ``compile_s`` (ahead-of-time XLA compile), ``first_call_s`` (the
-warm-up call, not in the rate), ``run_s`` (the fastest of ``--throughput-repeats``
-timed calls, each with fresh keys), ``chain-steps/s = chains · steps / run_s``,
-``acceptance`` (≈ 0.3 expected at the optimal scale in 10 dimensions) and
-``max_mean_err/sd``, the worst distance of the chains' pooled mean from the target's
-mean in marginal standard deviations (a sanity check that the kernel samples the
-target; small when chains × steps is large).
+Throughput table: see ``mh_throughput.py``.
 
 Timings depend on the machine and on whatever else runs on it; this is a measurement
 script, never asserted on in tests.
@@ -92,6 +81,7 @@ import logging
 import os
 import time
 
+import mh_throughput
 import numpy as np
 import pandas as pd
 from nuts_backends import MODELS, add_run_arguments, machine_info, one_run
@@ -145,18 +135,6 @@ COLUMNS = (
     "ess/s (wall)",
     "max_abs_z",
     "error",
-)
-THROUGHPUT_COLUMNS = (
-    "chains",
-    "dim",
-    "steps",
-    "dtype",
-    "compile_s",
-    "first_call_s",
-    "run_s",
-    "chain-steps/s",
-    "acceptance",
-    "max_mean_err/sd",
 )
 
 
@@ -279,114 +257,16 @@ def _format(table: pd.DataFrame, repeats: int) -> str:
 # ------------------------------------------------------------------- 2. throughput
 
 
-def throughput_target(dim: int):
-    """``(logdensity, mu, cov)``: the registry's correlated Gaussian as plain JAX."""
-    import jax.numpy as jnp
-
-    data = models.get("correlated_gaussian").simulate(0, d=dim)
-    mu, cov = np.asarray(data["mu"]), np.asarray(data["cov"])
-    precision = np.linalg.inv(cov)
-    precision = 0.5 * (precision + precision.T)
-
-    def logdensity(x):
-        # Constants are cast to x's dtype so float32 runs stay float32.
-        r = x - jnp.asarray(mu, x.dtype)
-        return -0.5 * r @ (jnp.asarray(precision, x.dtype) @ r)
-
-    return logdensity, mu, cov
-
-
-def throughput(chains: int, dim: int, steps: int, seed: int, dtype: str, repeats: int = 3) -> dict:
-    """Chain-steps per second of ``chains`` vectorised MH chains, sampling phase only.
-
-    The compiled program is called once to warm up, then ``repeats`` times; the
-    fastest of those calls gives the rate (the others are slowed by whatever else
-    the machine is doing).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    from inference import mh
-
-    logdensity, mu, cov = throughput_target(dim)
-    kernel = mh.build_kernel(mh.random_walk())
-    params = mh.params_from(dim, scale=2.38 / np.sqrt(dim), cov=cov)
-    params = mh.MHParams(*(jnp.asarray(p, dtype) for p in params))
-
-    def run(key, positions):
-        states = jax.vmap(lambda x: mh.init(x, logdensity))(positions)
-        step_one = jax.vmap(lambda k, s: kernel(k, s, logdensity, params))
-
-        def step(carry, i):
-            states, total, accepted = carry
-            keys = jax.random.split(jax.random.fold_in(key, i), chains)
-            states, info = step_one(keys, states)
-            return (states, total + states.position, accepted + info.is_accepted), None
-
-        zero = (jnp.zeros_like(positions), jnp.zeros(chains, dtype))
-        (states, total, accepted), _ = jax.lax.scan(
-            step, (states, *zero), jnp.arange(steps, dtype=jnp.uint32)
-        )
-        return total / steps, accepted / steps
-
-    key = jax.random.PRNGKey(seed)
-    # Start every chain at a draw from the target, so there is no transient to wait out.
-    rng = np.random.default_rng(seed)
-    start = jnp.asarray(rng.multivariate_normal(mu, cov, size=chains), dtype)
-    t0 = time.perf_counter()
-    compiled = jax.jit(run).lower(key, start).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    jax.block_until_ready(compiled(key, start))
-    first_s = time.perf_counter() - t0
-    run_s = np.inf
-    for repeat in range(repeats):
-        t0 = time.perf_counter()
-        mean, acceptance = jax.block_until_ready(
-            compiled(jax.random.fold_in(key, repeat + 1), start)
-        )
-        run_s = min(run_s, time.perf_counter() - t0)
-    pooled = np.asarray(mean, float).mean(axis=0)
-    return {
-        "chains": chains,
-        "dim": dim,
-        "steps": steps,
-        "dtype": dtype,
-        "compile_s": compile_s,
-        "first_call_s": first_s,
-        "run_s": run_s,
-        "chain-steps/s": chains * steps / run_s,
-        "acceptance": float(np.mean(acceptance)),
-        "max_mean_err/sd": float(np.max(np.abs(pooled - mu) / np.sqrt(np.diag(cov)))),
-    }
-
-
 def run_throughput(args) -> pd.DataFrame:
-    """One row per chain count in ``--throughput-chains``."""
-    rows = []
-    for chains in args.throughput_chains:
-        print(f"  throughput: {chains} chains x {args.throughput_steps} steps ...", flush=True)
-        rows.append(
-            throughput(
-                chains,
-                args.throughput_dim,
-                args.throughput_steps,
-                args.seed,
-                args.throughput_dtype,
-                args.throughput_repeats,
-            )
-        )
-    return pd.DataFrame(rows).reindex(columns=list(THROUGHPUT_COLUMNS))
-
-
-def _format_throughput(table: pd.DataFrame) -> str:
-    formats = {c: "{:.2f}".format for c in ("compile_s", "first_call_s", "run_s")}
-    formats |= {
-        "chain-steps/s": "{:.3g}".format,
-        "acceptance": "{:.3f}".format,
-        "max_mean_err/sd": "{:.3f}".format,
-    }
-    return table.to_string(index=False, formatters=formats)
+    """``mh_throughput.run``: our kernel and the plain-JAX loop, per chain count."""
+    return mh_throughput.run(
+        args.throughput_chains,
+        dim=args.throughput_dim,
+        steps=args.throughput_steps,
+        seed=args.seed,
+        dtypes=(args.throughput_dtype,),
+        repeats=args.throughput_repeats,
+    )
 
 
 # ------------------------------------------------------------------------- driver
@@ -529,7 +409,7 @@ def main(args: argparse.Namespace) -> pd.DataFrame:
             f"\n== throughput: mh random walk, {args.throughput_dim}-d correlated Gaussian, "
             f"sampling phase only, on {jax.devices()[0].platform} =="
         )
-        print(_format_throughput(fast))
+        print(mh_throughput.format_table(fast))
     print(f"\ntotal benchmark time: {elapsed:.1f} s")
 
     combined = (

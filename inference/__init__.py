@@ -2,8 +2,30 @@
 
 ``inference.sample(target, sampler, ...)`` is the single entry point; see
 :func:`inference.sampling.sample`.
+
+The entry point is loaded on first use, so ``from inference import mh`` imports JAX
+alone — not PyMC or NumPyro — and the kernels run where only JAX is installed (the GPU
+throughput benchmark, ``benchmarks/mh_throughput.py``).
 """
 
-from inference.sampling import SAMPLERS, resolve_sampler, resolve_target, sample
+import importlib
+
+import jax
+
+# PyTensor's JAX linker turns x64 on globally the first time a PyMC model is bridged
+# (it follows floatX = float64); doing it here, for every submodule, keeps the draws of
+# a seed independent of what ran earlier in the process. GPU code that wants float32
+# passes float32 arrays explicitly.
+jax.config.update("jax_enable_x64", True)
 
 __all__ = ["SAMPLERS", "resolve_sampler", "resolve_target", "sample"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        return getattr(importlib.import_module("inference.sampling"), name)
+    raise AttributeError(f"module 'inference' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -30,11 +30,7 @@ __all__ = [
     "potential_value",
 ]
 
-# PyMC's JAX linker switches JAX to 64-bit at its first use (it follows pytensor's
-# floatX), so without this a run's precision, and with it the draws of a given seed,
-# would depend on whether a PyMC model had gone through the bridge earlier in the
-# process. Fix it to 64-bit from the start.
-jax.config.update("jax_enable_x64", True)
+# JAX runs in 64-bit: ``inference/__init__.py`` sets it, for the reason given there.
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,23 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pandas as pd
-import pymc as pm
 from scipy import stats
 
 from models.base import DataError, Exact, ModelSpec, finite_array, positive, register
+
+if TYPE_CHECKING:
+    import pymc as pm
+
+# PyMC is imported inside the PyMC builders: the JAX-only paths of this module (the
+# simulators and NumPyro models, which the GPU throughput benchmark uses) then run
+# where PyMC is not installed.
 
 __all__ = [
     "banana_numpyro",
@@ -158,6 +164,8 @@ def eight_schools_centered_pymc(data: Mapping[str, Any]) -> pm.Model:
     ----------
     Rubin (1981); Betancourt & Girolami (2015) for why this parameterisation diverges.
     """
+    import pymc as pm
+
     y, sigma = _schools_data(data)
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, _MU_SD)
@@ -189,6 +197,8 @@ def eight_schools_noncentered_pymc(data: Mapping[str, Any]) -> pm.Model:
     Free variables: ``mu`` (), ``tau`` (), ``theta_tilde`` (J,); deterministic
     ``theta`` (J,).
     """
+    import pymc as pm
+
     y, sigma = _schools_data(data)
     with pm.Model() as model:
         mu = pm.Normal("mu", 0.0, _MU_SD)
@@ -254,6 +264,8 @@ def funnel_pymc(data: Mapping[str, Any]) -> pm.Model:
     ----------
     Neal, R. M. (2003). Slice sampling. *Annals of Statistics* 31(3), section 8.
     """
+    import pymc as pm
+
     d, scale = _funnel_hyper(data)
     with pm.Model() as model:
         v = pm.Normal("v", 0.0, scale)
@@ -347,6 +359,8 @@ def banana_pymc(data: Mapping[str, Any]) -> pm.Model:
     Haario, Saksman & Tamminen (1999), *Computational Statistics* 14, 375-395;
     (2001), *Bernoulli* 7(2), 223-242.
     """
+    import pymc as pm
+
     b, scale = _banana_hyper(data)
     with pm.Model() as model:
         x1 = pm.Normal("x1", 0.0, scale)
@@ -451,6 +465,8 @@ def correlated_gaussian_simulate(
 
 def correlated_gaussian_pymc(data: Mapping[str, Any]) -> pm.Model:
     """A correlated Gaussian target in PyMC: ``x ~ MvNormal(mu, cov)``, ``x`` (d,)."""
+    import pymc as pm
+
     mu, cov = _gaussian_data(data)
     with pm.Model() as model:
         pm.MvNormal("x", mu=mu, cov=cov)
