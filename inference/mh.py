@@ -518,6 +518,9 @@ def sample_chains(
     """
     import time
 
+    # A named proposal is rebuilt on every call, so its name identifies it; a Proposal
+    # object passed in (a drifting walk's drift lives in its closure) is its own key.
+    proposal_key = proposal
     if isinstance(proposal, str):
         try:
             proposal = PROPOSALS[proposal]()
@@ -532,7 +535,7 @@ def sample_chains(
     fixed = params if params is not None else params_from(dim, scale=2.38 / np.sqrt(dim))
     fixed = MHParams(*(jnp.asarray(v, init_positions.dtype) for v in fixed))
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    key = (cache_key, draws, tune, proposal.name, hastings, adapt, chains, dim)
+    key = (cache_key, draws, tune, proposal_key, hastings, adapt, chains, dim)
     t0 = time.perf_counter()
     compiled = _COMPILED.get(key) if cache_key is not None else None
     if compiled is None:

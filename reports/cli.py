@@ -251,6 +251,53 @@ def fit(
         typer.echo(str(path))
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Local worker processes (default: one per core, up to the runs left; "
+        "0 = in this process)."
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="Address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786."),
+]
+
+
+def _check_executor(workers: int | None, scheduler: str | None) -> None:
+    """Refuse a bad ``--workers`` or an unreachable ``--scheduler`` before any file is written."""
+    from reports.executor import ExecutorError, check_scheduler
+
+    if workers is not None and workers < 0:
+        raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
+    if scheduler:
+        try:
+            check_scheduler(scheduler)
+        except ExecutorError as err:
+            raise BadInput(str(err)) from None
+
+
+def _workers(workers: int | None, todo: int) -> int:
+    from reports.executor import default_workers
+
+    if workers is None:
+        # One run left: a worker process would only add its start-up.
+        return 0 if todo <= 1 else default_workers(todo)
+    if workers < 0:
+        raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
+    return workers
+
+
+@contextmanager
+def _executor_errors():
+    from reports.executor import ExecutorError
+
+    try:
+        yield
+    except ExecutorError as err:
+        raise BadInput(str(err)) from None
+
+
 @app.command()
 def compare(
     model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
@@ -264,6 +311,8 @@ def compare(
     target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
     column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     import inference
@@ -287,6 +336,7 @@ def compare(
     if tune < 0:
         raise BadInput(f"--tune must be >= 0, got {tune}")
     payload = load_data(spec, data, target, column, _settings(set_))
+    _check_executor(workers, scheduler)
     gspec = grid.GridSpec(
         spec.name,
         tuple(chosen),
@@ -298,8 +348,10 @@ def compare(
     )
     with user_input():
         gspec = grid.prepare(out, gspec)
-    with _progress() as bar:
-        task = bar.add_task(f"{spec.name}", total=len(gspec.samplers) * len(gspec.seeds))
+    n_runs = len(gspec.samplers) * len(gspec.seeds)
+    todo = sum(not grid.run_file(out, s, k).exists() for s in gspec.samplers for k in gspec.seeds)
+    with _progress() as bar, _executor_errors():
+        task = bar.add_task(f"{spec.name}", total=n_runs)
 
         def step(label: str, computed: bool) -> None:
             bar.update(
@@ -308,7 +360,17 @@ def compare(
                 description=f"{spec.name}: {label}" + ("" if computed else " (kept)"),
             )
 
-        runs, table = grid.run_grid(spec, payload, gspec, out, progress=step, cores=1)
+        runs, table = grid.run_grid(
+            spec,
+            payload,
+            gspec,
+            out,
+            progress=step,
+            on_start=lambda where: bar.console.print(f"running {todo} run(s) {where}"),
+            workers=_workers(workers, todo),
+            scheduler=scheduler,
+            cores=1,
+        )
     grid.write_table(out, table)
     compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers))
     typer.echo(str(out / "comparison.csv"))
@@ -316,6 +378,111 @@ def compare(
     failed = table[table["error"] != ""]
     if len(failed):
         _console().print(f"{len(failed)} run(s) failed; see the error column of comparison.csv")
+        raise typer.Exit(1)
+
+
+@app.command()
+def sbc(
+    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    out: OutOpt,
+    sampler: Annotated[str, typer.Option(help="Sampler spelling, e.g. mh or nuts.")] = "nuts",
+    sims: Annotated[int, typer.Option(help="Simulations (at least 10).")] = 100,
+    seed: int = 0,
+    chains: int = 4,
+    draws: int = 1000,
+    tune: int = 1000,
+    ranked_draws: Annotated[
+        int, typer.Option(help="Posterior draws each θ̃ is ranked among (L).")
+    ] = 99,
+    save_runs: Annotated[
+        bool, typer.Option("--save-runs", help="Keep each simulation's netCDF.")
+    ] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Simulation-based calibration of a sampler on a model; resumable."""
+    import inference
+    import models
+    from diagnostics.sbc import prior_draw
+    from reports import sbc as sbc_run
+
+    spec = _spec(model)
+    with user_input():
+        chosen = inference.resolve_sampler(sampler).spelling
+        if inference.SAMPLERS[chosen].needs == "pymc" and spec.pymc is None:
+            raise BadInput(f"{chosen} needs a PyMC model and {spec.name} has none")
+    if sims < sbc_run.MIN_SIMS:
+        raise BadInput(
+            f"--sims must be >= {sbc_run.MIN_SIMS} for a uniformity test to say anything, "
+            f"got {sims}; 100 or more is usual"
+        )
+    for name, value in (("draws", draws), ("chains", chains), ("ranked-draws", ranked_draws)):
+        if value < 1:
+            raise BadInput(f"--{name} must be >= 1, got {value}")
+    if tune < 0:
+        raise BadInput(f"--tune must be >= 0, got {tune}")
+    if ranked_draws > chains * draws:
+        raise BadInput(
+            f"--ranked-draws {ranked_draws} exceeds the {chains * draws} draws per simulation; "
+            "lower it or raise --draws"
+        )
+    payload = load_data(spec, None, None, None, _settings(set_))
+    with user_input():
+        prior_draw(spec, payload, 0)  # the model can be simulated from its prior
+    _check_executor(workers, scheduler)
+    with user_input():
+        run_spec = sbc_run.prepare(
+            out,
+            sbc_run.SBCSpec(
+                spec.name,
+                chosen,
+                sims,
+                seed,
+                draws,
+                tune,
+                chains,
+                ranked_draws,
+                models.fingerprint(payload),
+            ),
+        )
+    todo = sum(
+        not sbc_run.sim_file(out, i).exists()
+        or (save_runs and not sbc_run.sim_file(out, i, ".nc").exists())
+        for i in range(run_spec.sims)
+    )
+    with _progress() as bar, _executor_errors():
+        task = bar.add_task(f"sbc {spec.name}", total=run_spec.sims)
+
+        def step(label: str, computed: bool) -> None:
+            suffix = "" if computed else " (kept)"
+            bar.update(task, advance=1, description=f"sbc {spec.name}: {label}{suffix}")
+
+        ranks, summary, errors = sbc_run.run_sbc(
+            spec,
+            payload,
+            run_spec,
+            out,
+            save_runs=save_runs,
+            workers=_workers(workers, todo),
+            scheduler=scheduler,
+            progress=step,
+            on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
+            **({"cores": 1} if inference.SAMPLERS[chosen].needs == "pymc" else {}),
+        )
+    sbc_run.write_tables(out, ranks, summary)
+    sbc_run.write_page(out, run_spec, ranks, summary, errors)
+    for name in ("ranks.csv", "summary.csv", "index.html"):
+        typer.echo(str(out / name))
+    if len(summary):
+        bad = summary.loc[~summary["calibrated"], "parameter"].tolist()
+        _console().print(
+            "calibrated: every parameter passes"
+            if not bad
+            else f"NOT calibrated: {', '.join(bad)} (see summary.csv)"
+        )
+    if errors:
+        _console().print(f"{len(errors)} simulation(s) failed; rerun to retry them")
         raise typer.Exit(1)
 
 

@@ -16,10 +16,13 @@ import pandas as pd
 import diagnostics
 
 __all__ = [
+    "bias_in_mcse",
     "ess_per_second_bars",
     "forest",
     "posterior_vs_exact",
     "rank_plot",
+    "sbc_ecdf_difference",
+    "sbc_rank_histograms",
     "trace_plot",
 ]
 
@@ -105,5 +108,85 @@ def forest(runs: Mapping[str, az.InferenceData], var_names=None):
         figsize=(7, 1.2 + 0.35 * len(labels) * max(1, len(var_names or [1]))),
     )
     fig = np.atleast_1d(axes).ravel()[0].figure
+    fig.tight_layout()
+    return fig
+
+
+def bias_in_mcse(z: pd.DataFrame, limit: float = 4.0):
+    """Bias of each parameter's posterior mean against the reference, in MCSE units.
+
+    ``z`` has columns ``sampler``, ``parameter``, ``z_mean`` (one row per run and
+    parameter); each run is a dot, the dashed lines are ±``limit``.
+    """
+    samplers = list(dict.fromkeys(z["sampler"]))
+    params = list(dict.fromkeys(z["parameter"]))
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(params) * len(samplers) + 1.4))
+    step = 0.8 / max(1, len(samplers))
+    for k, sampler in enumerate(samplers):
+        rows = z[z["sampler"] == sampler]
+        y = (
+            np.array([params.index(p) for p in rows["parameter"]])
+            + (k - (len(samplers) - 1) / 2) * step
+        )
+        ax.plot(rows["z_mean"], y, "o", ms=4, alpha=0.7, label=sampler)
+    for x in (-limit, limit):
+        ax.axvline(x, color="0.4", ls="--", lw=1)
+    ax.axvline(0, color="0.7", lw=1)
+    ax.set_yticks(np.arange(len(params)), params)
+    ax.invert_yaxis()
+    ax.set_xlabel("(posterior mean − exact mean) / MCSE, one dot per run")
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def sbc_rank_histograms(ranks: pd.DataFrame, ranked_draws: int, *, bins: int = 20, max_panels=12):
+    """Histogram of SBC ranks per parameter, with the 99% band of a uniform histogram."""
+    from scipy import stats
+
+    params = list(dict.fromkeys(ranks["parameter"]))[:max_panels]
+    cols = min(4, len(params))
+    rows = int(np.ceil(len(params) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    edges = np.linspace(0, ranked_draws + 1, min(bins, ranked_draws + 1) + 1)
+    for ax, name in zip(axes.ravel(), params, strict=False):
+        r = ranks.loc[ranks["parameter"] == name, "rank"].to_numpy()
+        p = np.diff(edges).mean() / (ranked_draws + 1)
+        lo, hi = stats.binom(len(r), p).ppf([0.005, 0.995])
+        ax.axhspan(lo, hi, color="0.85", zorder=0)
+        ax.axhline(len(r) * p, color="0.5", lw=1)
+        ax.hist(r, bins=edges, color="C0", edgecolor="white")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("rank")
+    for ax in axes.ravel()[len(params) :]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def sbc_ecdf_difference(ranks: pd.DataFrame, ranked_draws: int, *, prob=0.99, max_panels=12):
+    """ECDF of the fractional ranks minus the uniform CDF, with ArviZ's simultaneous band."""
+    from scipy import stats
+
+    params = list(dict.fromkeys(ranks["parameter"]))[:max_panels]
+    cols = min(4, len(params))
+    rows = int(np.ceil(len(params) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), params, strict=False):
+        r = ranks.loc[ranks["parameter"] == name, "rank"].to_numpy()
+        u = (r + 0.5) / (ranked_draws + 1)
+        az.plot_ecdf(
+            u,
+            cdf=stats.uniform().cdf,
+            eval_points=np.arange(ranked_draws + 2) / (ranked_draws + 1),
+            difference=True,
+            confidence_bands=True,
+            ci_prob=prob,
+            ax=ax,
+        )
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("fractional rank")
+    for ax in axes.ravel()[len(params) :]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig

@@ -1,7 +1,9 @@
 """Grids of sampler runs that resume: ``bayesmin compare``.
 
-Each finished run is written atomically as ``DIR/runs/<sampler>__seed<k>.nc``; a
-rerun into the same ``DIR`` loads what is there and computes only what is missing.
+The runs go through the one executor of :mod:`reports.executor` (in this process, a
+local Dask cluster, or an existing one). Each finished run is written atomically as
+``DIR/runs/<sampler>__seed<k>.nc`` as soon as it comes back; a rerun into the same
+``DIR`` loads what is there and computes only what is missing.
 ``DIR/grid.json`` records the model and the run settings, so that a folder holding
 another model's grid (or the same model with other data or sizes) is refused rather
 than mixed.
@@ -22,9 +24,10 @@ import pandas as pd
 import diagnostics
 import inference
 import models
+from reports.executor import open_executor
 from reports.html import write_atomic
 
-__all__ = ["GridSpec", "parse_seeds", "run_grid"]
+__all__ = ["GridSpec", "RunTask", "parse_seeds", "run_grid", "run_task"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -73,7 +76,7 @@ def run_file(out: Path, sampler: str, seed: int) -> Path:
     return out / "runs" / f"{sampler.replace(':', '-')}__seed{seed}.nc"
 
 
-def _save_idata(idata: az.InferenceData, path: Path) -> None:
+def save_idata(idata: az.InferenceData, path: Path) -> None:
     # ArviZ writes in place; write beside the target and rename, so an interrupted
     # run never leaves a truncated netCDF where a finished one is expected.
     tmp = path.with_name(f".{path.name}.tmp")
@@ -125,6 +128,47 @@ def prepare(out: Path, grid: GridSpec) -> GridSpec:
         return grid
 
 
+@dataclass(frozen=True)
+class RunTask:
+    """One (sampler, seed) run of a comparison grid, as shipped to a worker."""
+
+    spec: models.ModelSpec
+    data: Mapping[str, Any]
+    sampler: str
+    seed: int
+    draws: int
+    tune: int
+    chains: int
+    options: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.sampler}/seed={self.seed}"
+
+
+def run_task(task: RunTask) -> az.InferenceData:
+    """Run one task (in a worker process or here)."""
+    return inference.sample(
+        task.spec,
+        task.sampler,
+        draws=task.draws,
+        tune=task.tune,
+        chains=task.chains,
+        seed=task.seed,
+        data=task.data,
+        progress=False,
+        **task.options,
+    )
+
+
+def _load(path: Path) -> az.InferenceData | None:
+    """A finished run from disk, or None if it cannot be read (it is then recomputed)."""
+    try:
+        return az.from_netcdf(str(path))
+    except Exception:
+        return None
+
+
 def run_grid(
     spec: models.ModelSpec,
     data: Mapping[str, Any],
@@ -132,46 +176,51 @@ def run_grid(
     out: Path,
     *,
     progress: Callable[[str, bool], None] | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    on_start: Callable[[str], None] | None = None,
     **options: Any,
 ) -> tuple[dict[str, az.InferenceData], pd.DataFrame]:
     """Run every (sampler, seed) not yet on disk; return all runs and the table.
 
-    ``progress(label, computed)`` is called after each run, ``computed`` False when it
-    was loaded from disk. A run that raises is recorded (``error`` column) and the
-    grid goes on.
+    The runs go through :func:`reports.executor.open_executor` (``workers`` local
+    processes, ``scheduler`` an existing Dask cluster, in this process by default) and
+    each is saved atomically the moment it comes back. ``progress(label, computed)``
+    is called after each run, ``computed`` False when it was loaded from disk;
+    ``on_start(description)`` once the executor is up. A run that raises is recorded
+    (``error`` column) and the grid goes on.
     """
     runs: dict[str, az.InferenceData] = {}
     errors: dict[str, str] = {}
+    todo: list[RunTask] = []
     for sampler in grid.samplers:
         for seed in grid.seeds:
-            label = f"{sampler}/seed={seed}"
+            task = RunTask(
+                spec, data, sampler, seed, grid.draws, grid.tune, grid.chains, dict(options)
+            )
             path = run_file(out, sampler, seed)
-            if path.exists():
-                runs[label] = az.from_netcdf(str(path))
-                if progress:
-                    progress(label, False)
+            idata = _load(path) if path.exists() else None
+            if idata is None:
+                todo.append(task)
                 continue
-            try:
-                idata = inference.sample(
-                    spec,
-                    sampler,
-                    draws=grid.draws,
-                    tune=grid.tune,
-                    chains=grid.chains,
-                    seed=seed,
-                    data=data,
-                    progress=False,
-                    **options,
-                )
-            except Exception as err:  # a failed run is a row, not the end of the grid
-                errors[label] = f"{type(err).__name__}: {err}"
-                if progress:
-                    progress(label, True)
-                continue
-            _save_idata(idata, path)
-            runs[label] = idata
+            runs[task.label] = idata
             if progress:
-                progress(label, True)
+                progress(task.label, False)
+    with open_executor(workers, scheduler, n_tasks=len(todo)) as executor:
+        if on_start and todo:
+            on_start(executor.description)
+        for outcome in executor.map(run_task, todo):
+            task = outcome.task
+            if outcome.error:
+                errors[task.label] = outcome.error
+            else:
+                save_idata(outcome.value, run_file(out, task.sampler, task.seed))
+                runs[task.label] = outcome.value
+            if progress:
+                progress(task.label, True)
+    # Table rows in grid order, whatever order the runs finished in.
+    order = [f"{s}/seed={k}" for s in grid.samplers for k in grid.seeds]
+    runs = {label: runs[label] for label in order if label in runs}
     table = diagnostics.compare(runs, spec.exact(data) if spec.exact else None)
     if errors:
         failed = pd.DataFrame(

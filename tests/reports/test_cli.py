@@ -163,6 +163,13 @@ BAD = [
     (["compare", "gamma_poisson", "--samplers", "nuts,bogus"], "unknown sampler"),
     (["compare", "gamma_poisson", "--seeds", "x"], "seeds"),
     (["compare", "bayes_net"], "no continuous parameters"),
+    (["compare", "gamma_poisson", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach"),
+    (["compare", "gamma_poisson", "--workers", -1], "--workers"),
+    (["sbc", "normal_normal", "--sims", 5], "--sims must be >= 10"),
+    (["sbc", "normal_normal", "--sampler", "bogus"], "unknown sampler"),
+    (["sbc", "correlated_gaussian"], "observes nothing"),
+    (["sbc", "normal_normal", "--ranked-draws", 5000, "--draws", 100], "--ranked-draws"),
+    (["sbc", "normal_normal", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach"),
     (["report", "--topics", "11"], "unknown topic"),
     (["report", "--profile", "huge"], "unknown profile"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
@@ -207,7 +214,10 @@ def test_script_entry_point_exits_2_without_traceback(tmp_path):
 
 # ------------------------------------------------------------------------------ compare
 
-GRID = ["--samplers", "nuts:pymc,metropolis:pymc", "--chains", 2, "--draws", 200, "--tune", 200]
+GRID = [
+    "--samplers", "nuts:pymc,metropolis:pymc", "--chains", 2, "--draws", 200, "--tune", 200,
+    "--workers", 0,
+]  # fmt: skip
 
 
 def test_compare_writes_contract_table_and_resumes_without_recomputing(
@@ -292,3 +302,41 @@ def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
     assert figures and all(p.stat().st_size > 1000 for p in figures)
     for src in [p.name for p in figures]:
         assert f"figures/{src}" in page
+
+
+# ----------------------------------------------------------------------------------- sbc
+
+
+def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "sbc"
+    args = ["sbc", "normal_normal", "--sampler", "mh", "--sims", 10, "--chains", 2,
+            "--draws", 300, "--tune", 300, "--workers", 0, "--save-runs", "--out", out]  # fmt: skip
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    ranks = pd.read_csv(out / "ranks.csv")
+    assert list(ranks.columns) == ["simulation", "parameter", "rank"]
+    assert sorted(ranks["simulation"]) == list(range(10)) and ranks["rank"].between(0, 99).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert {"parameter", "n_sims", "p_value", "calibrated"} <= set(summary.columns)
+    assert summary["n_sims"].tolist() == [10]
+    assert len(list((out / "sims").glob("*.nc"))) == 10
+    assert "calibration" in (out / "index.html").read_text()
+
+    import diagnostics.sbc
+
+    calls = []
+    monkeypatch.setattr(diagnostics.sbc, "simulate", lambda task: calls.append(task) or 1 / 0)
+    code, _, err = run(args, capsys)
+    assert code == 0 and calls == []  # nothing recomputed
+    pd.testing.assert_frame_equal(pd.read_csv(out / "ranks.csv"), ranks)
+
+
+def test_sbc_refuses_a_folder_holding_a_comparison(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["--samplers", "metropolis:pymc", "--chains", 1, "--draws", 50, "--tune", 50]
+    code, _, err = run(["compare", "normal_normal", *args, "--out", out], capsys)
+    assert code == 0, err
+    before = sorted(p.name for p in out.rglob("*"))
+    code, _, err = run(["sbc", "normal_normal", "--out", out], capsys)
+    assert code == 2 and "comparison grid" in err
+    assert sorted(p.name for p in out.rglob("*")) == before
