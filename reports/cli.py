@@ -372,7 +372,8 @@ def compare(
             cores=1,
         )
     grid.write_table(out, table)
-    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers))
+    reference = spec.exact(payload) if spec.exact else None
+    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers), reference)
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
     failed = table[table["error"] != ""]
@@ -516,26 +517,11 @@ def report(
         raise typer.Exit(1)
 
 
-def _quiet_libraries() -> None:
-    """Keep the terminal to our progress bars and results.
-
-    PyMC logs every ``pm.sample`` call at INFO, PyTensor warns on each start that it
-    found no BLAS to link (it falls back to NumPy's; see benchmarks/), and ArviZ
-    announces its coming refactor on import.
-    """
-    import logging
-    import warnings
-
-    import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
-
-    logging.getLogger("pymc").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesmin`` script."""
-    _quiet_libraries()
+    from reports.executor import quiet_libraries
+
+    quiet_libraries()
     try:
         result = app(args=argv, standalone_mode=False, prog_name="bayesmin")
     except BadInput as err:

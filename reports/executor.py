@@ -25,9 +25,17 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-__all__ = ["ExecutorError", "Outcome", "check_scheduler", "default_workers", "open_executor"]
+__all__ = [
+    "ExecutorError",
+    "Outcome",
+    "check_scheduler",
+    "default_workers",
+    "open_executor",
+    "quiet_libraries",
+]
 
 # One core per worker process: BLAS, OpenMP and XLA's CPU backend otherwise each start a
 # thread per core in every worker, and k workers on k cores fight over them.
@@ -38,6 +46,35 @@ WORKER_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
 CONNECT_TIMEOUT_S = 5
+
+
+def quiet_libraries() -> None:
+    """Keep the terminal to bayesmin's progress bars and results.
+
+    PyMC logs every ``pm.sample`` call at INFO, PyTensor warns on each start that it
+    found no BLAS to link (it falls back to NumPy's; see benchmarks/), and ArviZ
+    announces its coming refactor on import. Run in the CLI's process and in every
+    worker before its first task.
+    """
+    import warnings
+
+    import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+
+
+_QUIETED = False
+
+
+def _in_worker(fn: Callable[[Any], Any], task: Any) -> Any:
+    """``fn(task)`` in a worker process, its libraries quietened on the first call."""
+    global _QUIETED
+    if not _QUIETED:
+        quiet_libraries()
+        _QUIETED = True
+    return fn(task)
 
 
 class ExecutorError(ValueError):
@@ -93,7 +130,7 @@ class DaskExecutor:
             return
         # pure=False: every task runs, even two that look alike. No retries: a task
         # that raises would raise again, and its error belongs in the table.
-        futures = self.client.map(fn, list(tasks), pure=False)
+        futures = self.client.map(partial(_in_worker, fn), list(tasks), pure=False)
         owner = {f.key: t for f, t in zip(futures, tasks, strict=True)}
         try:
             for future in as_completed(futures, loop=self.client.loop):

@@ -242,9 +242,24 @@ def write_table(out: Path, table: pd.DataFrame) -> Path:
 
 
 def summarise(table: pd.DataFrame, samplers: Sequence[str]) -> pd.DataFrame:
-    """Median and spread over seeds, per sampler."""
+    """Per sampler over seeds: median and spread (25th–75th percentile) of each number.
+
+    Columns ``<name> (median)`` and ``<name> (IQR)`` (the interquartile range written
+    ``q25–q75``), ``runs`` and ``divergences (total)``.
+    """
     ok = table[table["error"] == ""] if "error" in table else table
-    numeric = [c for c in diagnostics.COMPARE_COLUMNS if c not in ("sampler", "seed")]
-    agg = ok.groupby("sampler")[numeric].median()
-    agg.columns = [f"{c} (median)" for c in agg.columns]
-    return agg.reindex([s for s in samplers if s in agg.index])
+    numeric = [
+        c for c in diagnostics.COMPARE_COLUMNS if c not in ("sampler", "seed", "divergences")
+    ]
+    groups = ok.groupby("sampler")
+    out = pd.DataFrame(index=groups.size().index)
+    out["runs"] = groups.size()
+    for column in numeric:
+        q = groups[column].quantile([0.25, 0.5, 0.75]).unstack()
+        out[f"{column} (median)"] = q[0.5]
+        out[f"{column} (IQR)"] = [
+            "–" if pd.isna(lo) else f"{lo:.3g}–{hi:.3g}"
+            for lo, hi in zip(q[0.25], q[0.75], strict=True)
+        ]
+    out["divergences (total)"] = groups["divergences"].sum()
+    return out.reindex([s for s in samplers if s in out.index])

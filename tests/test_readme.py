@@ -12,7 +12,8 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_python_blocks_run():
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the SBC example writes its folder here
     blocks = python_blocks()
     assert len(blocks) >= 2
     namespace: dict = {}
@@ -22,3 +23,5 @@ def test_readme_python_blocks_run():
     table = namespace["diagnostics"].compare(namespace["runs"], reference=namespace["exact"])
     assert len(table) == 4
     assert (table["max_abs_z"] < 4).all()
+    # The SBC example's deliberately narrow "sampler" is flagged.
+    assert not namespace["summary"]["calibrated"].any()

@@ -233,7 +233,10 @@ def test_compare_writes_contract_table_and_resumes_without_recomputing(
     assert len(table) == 4 and table.index.is_unique
     assert (table["error"].fillna("") == "").all()
     assert table["max_abs_z"].notna().all()
-    assert (out / "index.html").exists()
+    page = (out / "index.html").read_text()
+    assert "interquartile" in page and "Verdict per sampler" in page
+    for figure in ("compare_bias.png", "compare_forest.png", "compare_ess-per-second.png"):
+        assert (out / "figures" / figure).stat().st_size > 0
     runs = sorted((out / "runs").glob("*.nc"))
     assert len(runs) == 4
     mtimes = {p: p.stat().st_mtime_ns for p in runs}
