@@ -68,13 +68,25 @@ def quiet_libraries() -> None:
 _QUIETED = False
 
 
+@dataclass
+class _Failed:
+    error: str
+
+
 def _in_worker(fn: Callable[[Any], Any], task: Any) -> Any:
-    """``fn(task)`` in a worker process, its libraries quietened on the first call."""
+    """``fn(task)`` in a worker process, its libraries quietened on the first call.
+
+    A task that raises returns :class:`_Failed` instead: its error is a row of the
+    grid's table, not a failure for Dask to log with a traceback on every worker.
+    """
     global _QUIETED
     if not _QUIETED:
         quiet_libraries()
         _QUIETED = True
-    return fn(task)
+    try:
+        return fn(task)
+    except Exception as err:
+        return _Failed(_describe(err))
 
 
 class ExecutorError(ValueError):
@@ -136,9 +148,14 @@ class DaskExecutor:
             for future in as_completed(futures, loop=self.client.loop):
                 task = owner[future.key]
                 try:
-                    yield Outcome(task, future.result())
-                except Exception as err:  # includes KilledWorker
+                    value = future.result()
+                except Exception as err:  # a lost worker: KilledWorker, CommClosedError
                     yield Outcome(task, error=_describe(err))
+                else:
+                    if isinstance(value, _Failed):
+                        yield Outcome(task, error=value.error)
+                    else:
+                        yield Outcome(task, value)
                 finally:
                     future.release()
         finally:
