@@ -215,7 +215,7 @@ def _remote(address: str) -> Iterator[DaskExecutor]:
         ) from None
     try:
         n = len(client.scheduler_info().get("workers", {}))
-        yield DaskExecutor(client, f"Dask scheduler {address} ({n} worker(s))")
+        yield DaskExecutor(client, f"on the Dask scheduler at {address} ({n} worker(s))")
     finally:
         client.close()
 
@@ -237,7 +237,7 @@ def _local(workers: int) -> Iterator[DaskExecutor]:
     )
     client = Client(cluster, set_as_default=False)
     try:
-        yield DaskExecutor(client, f"local Dask cluster ({workers} worker process(es))")
+        yield DaskExecutor(client, f"on a local Dask cluster ({workers} worker process(es))")
     finally:
         client.close()
         cluster.close()
