@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 import models
+from diagnostics.summary import _labels
 
 __all__ = [
     "DEFAULT_RANKED_DRAWS",
@@ -67,12 +68,6 @@ SUMMARY_COLUMNS = (
     "max_ecdf_diff",
     "calibrated",
 )
-
-
-def _labels(name: str, shape: tuple[int, ...]) -> list[str]:
-    if not shape:
-        return [name]
-    return [f"{name}[{','.join(map(str, idx))}]" for idx in np.ndindex(*shape)]
 
 
 def _observed_keys(spec: models.ModelSpec, data: Mapping[str, Any]) -> dict[str, str]:

@@ -140,14 +140,27 @@ def bias_in_mcse(z: pd.DataFrame, limit: float = 4.0):
     return fig
 
 
-def sbc_rank_histograms(ranks: pd.DataFrame, ranked_draws: int, *, bins: int = 20, max_panels=12):
-    """Histogram of SBC ranks per parameter, with the 99% band of a uniform histogram."""
-    from scipy import stats
-
+def _parameter_panels(ranks: pd.DataFrame, max_panels: int):
+    """A grid of small axes, one per parameter of an SBC rank table (at most ``max_panels``)."""
     params = list(dict.fromkeys(ranks["parameter"]))[:max_panels]
     cols = min(4, len(params))
     rows = int(np.ceil(len(params) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    return fig, axes, params
+
+
+def _finish_panels(fig, axes, used: int):
+    for ax in axes.ravel()[used:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def sbc_rank_histograms(ranks: pd.DataFrame, ranked_draws: int, *, bins: int = 20, max_panels=12):
+    """Histogram of SBC ranks per parameter, with the 99% band of a uniform histogram."""
+    from scipy import stats
+
+    fig, axes, params = _parameter_panels(ranks, max_panels)
     edges = np.linspace(0, ranked_draws + 1, min(bins, ranked_draws + 1) + 1)
     for ax, name in zip(axes.ravel(), params, strict=False):
         r = ranks.loc[ranks["parameter"] == name, "rank"].to_numpy()
@@ -158,20 +171,14 @@ def sbc_rank_histograms(ranks: pd.DataFrame, ranked_draws: int, *, bins: int = 2
         ax.hist(r, bins=edges, color="C0", edgecolor="white")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("rank")
-    for ax in axes.ravel()[len(params) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig
+    return _finish_panels(fig, axes, len(params))
 
 
 def sbc_ecdf_difference(ranks: pd.DataFrame, ranked_draws: int, *, prob=0.99, max_panels=12):
     """ECDF of the fractional ranks minus the uniform CDF, with ArviZ's simultaneous band."""
     from scipy import stats
 
-    params = list(dict.fromkeys(ranks["parameter"]))[:max_panels]
-    cols = min(4, len(params))
-    rows = int(np.ceil(len(params) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes, params = _parameter_panels(ranks, max_panels)
     for ax, name in zip(axes.ravel(), params, strict=False):
         r = ranks.loc[ranks["parameter"] == name, "rank"].to_numpy()
         u = (r + 0.5) / (ranked_draws + 1)
@@ -186,7 +193,4 @@ def sbc_ecdf_difference(ranks: pd.DataFrame, ranked_draws: int, *, prob=0.99, ma
         )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("fractional rank")
-    for ax in axes.ravel()[len(params) :]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig
+    return _finish_panels(fig, axes, len(params))
