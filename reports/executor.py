@@ -188,26 +188,53 @@ def open_executor(
         yield executor
 
 
-def check_scheduler(address: str) -> None:
+def check_scheduler(address: str) -> dict:
     """Raise :class:`ExecutorError` unless a Dask scheduler answers at ``address``.
 
-    Called before a grid touches its output folder, so a wrong address changes nothing.
+    Asks the scheduler for its identity over Dask's own protocol, with a
+    :data:`CONNECT_TIMEOUT_S` limit on connecting and on the answer, so a wrong host, a
+    closed port or some other service at the address fails fast with one line. Called
+    before a grid touches its output folder, so a wrong address changes nothing.
+    Returns the scheduler's identity (``type``, ``id``, ``workers``).
     """
-    with _remote(address):
-        pass
+    import asyncio
+
+    from distributed.core import rpc
+
+    if "://" not in address and ":" not in address:
+        raise ExecutorError(
+            f"--scheduler {address!r} is not an address; give one like tcp://127.0.0.1:8786"
+        )
+
+    async def identity():
+        async with rpc(address, timeout=CONNECT_TIMEOUT_S) as scheduler:
+            return await asyncio.wait_for(scheduler.identity(), CONNECT_TIMEOUT_S)
+
+    try:
+        info = asyncio.run(asyncio.wait_for(identity(), CONNECT_TIMEOUT_S))
+    except (OSError, TimeoutError) as err:  # refused, unresolvable, timed out
+        reason = _describe(err).rstrip(":")
+        raise ExecutorError(
+            f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s "
+            f"({reason[:120]}); start one with `dask scheduler` or check the address"
+        ) from None
+    except Exception:  # something answered, but not in Dask's protocol
+        info = None
+    if not isinstance(info, dict) or info.get("type") != "Scheduler":
+        raise ExecutorError(
+            f"{address} answers but is not a Dask scheduler; give the scheduler's address"
+        )
+    return info
 
 
 @contextmanager
 def _remote(address: str) -> Iterator[DaskExecutor]:
     from distributed import Client
 
-    if "://" not in address and ":" not in address:
-        raise ExecutorError(
-            f"--scheduler {address!r} is not an address; give one like tcp://127.0.0.1:8786"
-        )
+    check_scheduler(address)
     try:
         client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
+    except Exception as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ExecutorError(
             f"cannot reach the Dask scheduler at {address} within {CONNECT_TIMEOUT_S} s "

@@ -44,6 +44,29 @@ def test_an_unreachable_scheduler_is_a_clear_error():
             pass
 
 
+def test_a_service_that_is_not_dask_is_named_as_such():
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer_like_a_web_server():
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n" * 4)
+
+    threading.Thread(target=answer_like_a_web_server, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        with pytest.raises(ExecutorError, match="not a Dask scheduler"):
+            with open_executor(scheduler=f"tcp://127.0.0.1:{port}"):
+                pass
+    finally:
+        server.close()
+
+
 def _wait_for(path: Path, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
