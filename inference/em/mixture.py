@@ -1,0 +1,451 @@
+"""Gaussian mixtures fitted by EM, in the scikit-learn estimator contract.
+
+Model (Bishop 2006, §9.2): z_n ~ Categorical(π), x_n | z_n = k ~ N(μ_k, Σ_k). In the
+course's notation the latent variables are Z = (z_1 … z_N), θ = (π, μ, Σ), and
+
+* E-step: q(z_n = k) = r_nk = π_k N(x_n | μ_k, Σ_k) / Σ_j π_j N(x_n | μ_j, Σ_j)
+  (``log_resp``); the bound L(q, θ) is then log p(X | θ), reported per observation
+  (``mean log Σ_k π_k N(x_n | μ_k, Σ_k)``), as scikit-learn's ``lower_bound_`` is;
+* M-step: N_k = Σ_n r_nk, π_k = N_k / N, μ_k = Σ_n r_nk x_n / N_k,
+  Σ_k = Σ_n r_nk (x_n − μ_k)(x_n − μ_k)ᵀ / N_k + ``reg_covar``·I.
+
+The arithmetic follows scikit-learn's ``GaussianMixture`` step for step (Cholesky
+factors of the precisions, ``10·eps`` added to N_k, the same ``reg_covar``), so from the
+same initial parameters the two reach the same bound; here the whole loop is one
+jitted ``lax.while_loop`` (:func:`inference.em.driver.em`).
+
+Covariance types: ``"full"`` (K, d, d), ``"diag"`` (K, d), ``"spherical"`` (K,).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+
+from inference.em.driver import em
+
+__all__ = ["GaussianMixture"]
+
+COVARIANCE_TYPES = ("full", "diag", "spherical")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+# ----------------------------------------------------------------- the model's steps
+
+
+def _log_gaussian(X, means, prec_chol, covariance_type: str):
+    """log N(x_n | μ_k, Σ_k), shape (n, K), from Cholesky factors of the precisions."""
+    d = X.shape[1]
+    if covariance_type == "full":
+        log_det = jnp.sum(jnp.log(jnp.diagonal(prec_chol, axis1=1, axis2=2)), axis=1)
+        y = jnp.einsum("nd,kde->nke", X, prec_chol) - jnp.einsum("kd,kde->ke", means, prec_chol)
+        maha = jnp.sum(y**2, axis=2)
+    elif covariance_type == "diag":
+        log_det = jnp.sum(jnp.log(prec_chol), axis=1)
+        prec = prec_chol**2
+        maha = jnp.sum(means**2 * prec, 1) - 2.0 * X @ (means * prec).T + (X**2) @ prec.T
+    else:  # spherical
+        log_det = d * jnp.log(prec_chol)
+        prec = prec_chol**2
+        maha = (
+            jnp.sum(means**2, 1) * prec
+            - 2.0 * (X @ means.T) * prec
+            + jnp.outer(jnp.sum(X**2, 1), prec)
+        )
+    return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+def _weighted_log_prob(params, X, covariance_type):
+    lp = _log_gaussian(X, params["means"], params["prec_chol"], covariance_type)
+    return lp + jnp.log(params["weights"])
+
+
+def _covariances(resp, X, nk, means, reg, covariance_type):
+    if covariance_type == "full":
+
+        def one(r, mean, n):
+            diff = X - mean
+            cov = (r[:, None] * diff).T @ diff / n
+            return cov + reg * jnp.eye(X.shape[1], dtype=X.dtype)
+
+        return jax.vmap(one, in_axes=(1, 0, 0))(resp, means, nk)
+    avg_x2 = resp.T @ (X * X) / nk[:, None]
+    diag = avg_x2 - means**2 + reg
+    return diag if covariance_type == "diag" else diag.mean(axis=1)
+
+
+def _precision_cholesky(cov, covariance_type):
+    if covariance_type == "full":
+        d = cov.shape[-1]
+        chol = jnp.linalg.cholesky(cov)
+        eye = jnp.eye(d, dtype=cov.dtype)
+        return jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, eye, lower=True).T)(chol)
+    return 1.0 / jnp.sqrt(cov)
+
+
+def _m_step_from_resp(resp, X, reg, covariance_type):
+    eps = jnp.finfo(X.dtype).eps
+    nk = resp.sum(axis=0) + 10 * eps
+    means = resp.T @ X / nk[:, None]
+    cov = _covariances(resp, X, nk, means, reg, covariance_type)
+    return {
+        "weights": nk / nk.sum(),
+        "means": means,
+        "prec_chol": _precision_cholesky(cov, covariance_type),
+    }
+
+
+def _steps(covariance_type: str):
+    """``(e_step, m_step, lower_bound)`` for one covariance type (stable identities)."""
+
+    def e_step(params, data):
+        weighted = _weighted_log_prob(params, data["X"], covariance_type)
+        log_norm = logsumexp(weighted, axis=1)
+        return {"log_resp": weighted - log_norm[:, None], "bound": jnp.mean(log_norm)}
+
+    def lower_bound(params, q, data):
+        # For the exact E-step, L(q, θ) = log p(X | θ): the normaliser of q.
+        return q["bound"]
+
+    def m_step(q, data):
+        return _m_step_from_resp(
+            jnp.exp(q["log_resp"]), data["X"], data["reg_covar"], covariance_type
+        )
+
+    return e_step, m_step, lower_bound
+
+
+_STEPS = {t: _steps(t) for t in COVARIANCE_TYPES}
+_M_STEP = {
+    t: jax.jit(lambda resp, X, reg, t=t: _m_step_from_resp(resp, X, reg, t))
+    for t in COVARIANCE_TYPES
+}
+
+
+# ------------------------------------------------------------------ initialisation
+
+
+def _kmeans_plus_plus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Arthur & Vassilvitskii (2007) seeding, with 2 + log k candidates per centre (greedy)."""
+    n = X.shape[0]
+    centres = [X[rng.integers(n)]]
+    closest = np.sum((X - centres[0]) ** 2, axis=1)
+    trials = 2 + int(np.log(k))
+    for _ in range(1, k):
+        total = closest.sum()
+        if total <= 0:  # fewer distinct points than k: repeat one
+            centres.append(X[rng.integers(n)])
+            continue
+        candidates = rng.choice(n, size=trials, p=closest / total)
+        dist = np.stack([np.sum((X - X[c]) ** 2, axis=1) for c in candidates])
+        best = np.argmin(np.minimum(closest[None, :], dist).sum(axis=1))
+        centres.append(X[candidates[best]])
+        closest = np.minimum(closest, dist[best])
+    return np.stack(centres)
+
+
+@jax.jit
+def _lloyd(X, centres):
+    """Lloyd's k-means iterations from ``centres`` until the labels stop changing."""
+    k = centres.shape[0]
+
+    def labels_of(c):
+        return jnp.argmin(
+            jnp.sum(X**2, 1)[:, None] - 2 * X @ c.T + jnp.sum(c**2, 1)[None, :], axis=1
+        )
+
+    def body(state):
+        c, labels, _, i = state
+        one_hot = jax.nn.one_hot(labels, k, dtype=X.dtype)
+        counts = one_hot.sum(0)
+        new_c = jnp.where(counts[:, None] > 0, one_hot.T @ X / jnp.maximum(counts, 1)[:, None], c)
+        new_labels = labels_of(new_c)
+        return new_c, new_labels, jnp.any(new_labels != labels), i + 1
+
+    labels = labels_of(centres)
+    state = (centres, labels, jnp.asarray(True), 0)
+    _, labels, _, _ = jax.lax.while_loop(lambda s: s[2] & (s[3] < 300), body, state)
+    return labels
+
+
+# ------------------------------------------------------------------------ estimator
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture by EM; scikit-learn's ``GaussianMixture`` contract.
+
+    Parameters
+    ----------
+    n_components : int
+        K, the number of components.
+    covariance_type : {"full", "diag", "spherical"}
+    tol : float
+        Stop when the per-observation lower bound changes by less than this.
+    reg_covar : float
+        Added to the diagonal of every covariance (keeps them positive definite).
+    max_iter : int
+    n_init : int
+        Restarts from different initialisations; the one with the highest final bound is kept.
+    init_params : {"kmeans", "k-means++", "random"}
+        Responsibilities to start from: k-means labels (k-means++ seeding then Lloyd's
+        iterations), the k-means++ seeds' nearest-centre labels, or random soft ones.
+    weights_init, means_init, precisions_init : array, optional
+        Starting parameters (scikit-learn's names and shapes); when given they replace
+        those of the initialisation.
+    random_state : int or None
+    warm_start : bool
+        Start ``fit`` from the last fit's parameters (``n_init`` is then ignored).
+
+    Attributes
+    ----------
+    weights_, means_, covariances_, precisions_, precisions_cholesky_
+    converged_, n_iter_, lower_bound_ : as scikit-learn.
+    lower_bounds_ : ndarray
+        The bound at every iteration of the kept run (never decreasing).
+
+    References
+    ----------
+    Dempster, Laird & Rubin (1977); Bishop (2006), *Pattern Recognition and Machine
+    Learning*, §9.2; Arthur & Vassilvitskii (2007), k-means++.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: int | None = None,
+        warm_start: bool = False,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # -- checks
+    def _check_settings(self, n: int) -> None:
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}, "
+                f"got {self.covariance_type!r}"
+            )
+        if self.init_params not in ("kmeans", "k-means++", "random"):
+            raise ValueError(
+                f"init_params must be 'kmeans', 'k-means++' or 'random', got {self.init_params!r}"
+            )
+        if int(self.n_components) < 1:
+            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
+        if self.n_components > n:
+            raise ValueError(
+                f"n_components = {self.n_components} exceeds the {n} observations; "
+                "use fewer components or more data"
+            )
+        for name in ("max_iter", "n_init"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol}")
+        if not self.reg_covar >= 0:
+            raise ValueError(f"reg_covar must be >= 0, got {self.reg_covar}")
+
+    @staticmethod
+    def _check_X(X, *, fitting: bool) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            raise ValueError(
+                "X must be 2-D (observations x features); reshape(-1, 1) for one feature"
+            )
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise ValueError(
+                f"X has NaN/inf (first at row {row}, column {col}); a Gaussian mixture "
+                "needs complete data: drop or impute those rows (PPCA handles missing values)"
+            )
+        if fitting and X.shape[0] > 1:
+            constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+            if constant.size:
+                raise ValueError(
+                    f"column(s) {', '.join(map(str, constant[:5]))} of X are constant; "
+                    "drop them: they carry no information and make every covariance singular"
+                )
+        return X
+
+    # -- initialisation
+    def _initial_params(self, X: np.ndarray, rng: np.random.Generator) -> dict:
+        k, t = int(self.n_components), self.covariance_type
+        if self.init_params == "random":
+            resp = rng.uniform(size=(X.shape[0], k))
+            resp /= resp.sum(axis=1, keepdims=True)
+        else:
+            centres = _kmeans_plus_plus(X, k, rng)
+            if self.init_params == "kmeans":
+                labels = np.asarray(_lloyd(jnp.asarray(X), jnp.asarray(centres)))
+            else:
+                labels = np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+            resp = np.eye(k)[labels]
+        params = _M_STEP[t](jnp.asarray(resp), jnp.asarray(X), float(self.reg_covar))
+        params = {name: np.asarray(v) for name, v in params.items()}
+        if self.weights_init is not None:
+            params["weights"] = np.asarray(self.weights_init, float)
+        if self.means_init is not None:
+            params["means"] = np.asarray(self.means_init, float)
+        if self.precisions_init is not None:
+            prec = np.asarray(self.precisions_init, float)
+            params["prec_chol"] = np.linalg.cholesky(prec) if t == "full" else np.sqrt(prec)
+        return params
+
+    # -- fitting
+    def fit(self, X, y=None):
+        """Fit by EM (``n_init`` restarts, the best bound kept); returns ``self``."""
+        X = self._check_X(X, fitting=True)
+        self._check_settings(X.shape[0])
+        e_step, m_step, lower_bound = _STEPS[self.covariance_type]
+        data = {"X": jnp.asarray(X), "reg_covar": jnp.asarray(float(self.reg_covar))}
+        rng = np.random.default_rng(self.random_state)
+        warm = self.warm_start and hasattr(self, "_params")
+        best = None
+        for _ in range(1 if warm else int(self.n_init)):
+            start = self._params if warm else self._initial_params(X, rng)
+            result = em(
+                {k: jnp.asarray(v) for k, v in start.items()},
+                data,
+                e_step=e_step,
+                m_step=m_step,
+                lower_bound=lower_bound,
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+            )
+            final = result.lower_bounds[-1]
+            if best is None or final > best.lower_bounds[-1]:
+                best = result
+        if not np.all(np.isfinite(best.lower_bounds)):
+            raise FloatingPointError(
+                "the lower bound became non-finite (a component collapsed); "
+                "raise reg_covar, use fewer components or scale the data"
+            )
+        if not best.converged:
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations (last change "
+                f"{abs(np.diff(best.lower_bounds[-2:]).sum()) if best.n_iter > 1 else np.nan:.3g} "
+                f"> tol = {self.tol}); raise max_iter, loosen tol, or try n_init > 1",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._params = {k: np.asarray(v) for k, v in best.params.items()}
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bounds_ = best.lower_bounds
+        self.lower_bound_ = float(best.lower_bounds[-1])
+        self.n_features_in_ = X.shape[1]
+        self._set_attributes()
+        return self
+
+    def _set_attributes(self) -> None:
+        p, t = self._params, self.covariance_type
+        self.weights_ = p["weights"]
+        self.means_ = p["means"]
+        self.precisions_cholesky_ = p["prec_chol"]
+        if t == "full":
+            self.precisions_ = np.einsum("kij,klj->kil", p["prec_chol"], p["prec_chol"])
+            self.covariances_ = np.linalg.inv(self.precisions_)
+        else:
+            self.precisions_ = p["prec_chol"] ** 2
+            self.covariances_ = 1.0 / self.precisions_
+
+    def _check_fitted(self, X) -> np.ndarray:
+        if not hasattr(self, "_params"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this GaussianMixture is not fitted yet; call fit(X) first")
+        X = self._check_X(X, fitting=False)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features; the mixture was fitted on {self.n_features_in_}"
+            )
+        return X
+
+    def _weighted(self, X) -> np.ndarray:
+        X = self._check_fitted(X)
+        params = {k: jnp.asarray(v) for k, v in self._params.items()}
+        return np.asarray(_weighted_log_prob(params, jnp.asarray(X), self.covariance_type))
+
+    # -- scikit-learn's prediction methods
+    def score_samples(self, X) -> np.ndarray:
+        """log p(x_n | θ) for every row."""
+        return np.asarray(logsumexp(self._weighted(X), axis=1))
+
+    def score(self, X, y=None) -> float:
+        """Mean log-likelihood per observation."""
+        return float(self.score_samples(X).mean())
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Responsibilities r_nk."""
+        w = self._weighted(X)
+        return np.exp(w - np.asarray(logsumexp(w, axis=1))[:, None])
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable component of each row."""
+        return self._weighted(X).argmax(axis=1)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        return self.fit(X).predict(X)
+
+    def _n_parameters(self) -> int:
+        k, d = self.means_.shape
+        cov = {"full": k * d * (d + 1) // 2, "diag": k * d, "spherical": k}[self.covariance_type]
+        return int(cov + k * d + k - 1)
+
+    def bic(self, X) -> float:
+        """Bayesian information criterion (lower is better)."""
+        X = self._check_fitted(X)
+        return float(-2 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0]))
+
+    def aic(self, X) -> float:
+        """Akaike information criterion (lower is better)."""
+        X = self._check_fitted(X)
+        return float(-2 * self.score(X) * X.shape[0] + 2 * self._n_parameters())
+
+    def sample(self, n_samples: int = 1, random_state: int | None = None):
+        """``(X, labels)``: draws from the fitted mixture."""
+        self._check_fitted(np.zeros((1, self.n_features_in_)))
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        rng = np.random.default_rng(random_state)
+        counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
+        d = self.n_features_in_
+        draws, labels = [], []
+        for k, c in enumerate(counts):
+            if self.covariance_type == "full":
+                cov = self.covariances_[k]
+            else:
+                cov = np.diag(np.broadcast_to(self.covariances_[k], (d,)))
+            draws.append(rng.multivariate_normal(self.means_[k], cov, size=c))
+            labels.append(np.full(c, k))
+        return np.concatenate(draws), np.concatenate(labels)

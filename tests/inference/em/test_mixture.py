@@ -1,0 +1,173 @@
+"""Gaussian mixtures by EM against scikit-learn, step for step, and the EM driver's contract."""
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from inference.em import GaussianMixture, em
+
+TYPES = ["full", "diag", "spherical"]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(
+        n_samples=1500, centers=4, n_features=3, cluster_std=[1.0, 2.0, 0.5, 1.5], random_state=0
+    )
+    return X, y
+
+
+def _sklearn_start(X, covariance_type):
+    # One iteration of scikit-learn from its own k-means start: a common starting point.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = SkGaussianMixture(4, covariance_type=covariance_type, random_state=3, max_iter=1)
+        first.fit(X)
+    return {
+        "weights_init": first.weights_,
+        "means_init": first.means_,
+        "precisions_init": first.precisions_,
+    }
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_same_start_same_bound_as_scikit_learn(blobs, covariance_type):
+    X, _ = blobs
+    start = _sklearn_start(X, covariance_type)
+    kwargs = dict(covariance_type=covariance_type, tol=1e-8, max_iter=500, **start)
+    theirs = SkGaussianMixture(4, **kwargs).fit(X)
+    ours = GaussianMixture(4, **kwargs).fit(X)
+    assert ours.converged_ and theirs.converged_
+    assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, abs=1e-6)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.means_, theirs.means_, atol=1e-5)
+    np.testing.assert_allclose(ours.covariances_, theirs.covariances_, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    assert ours.bic(X) == pytest.approx(theirs.bic(X), rel=1e-8)
+    assert ours.aic(X) == pytest.approx(theirs.aic(X), rel=1e-8)
+    # Negative control: a different start really gives a different path.
+    with pytest.warns(ConvergenceWarning):
+        other = GaussianMixture(4, covariance_type=covariance_type, tol=1e-8, max_iter=3).fit(X)
+    assert other.lower_bounds_[0] != pytest.approx(ours.lower_bounds_[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_lower_bound_never_decreases(blobs, covariance_type):
+    X, _ = blobs
+    fit = GaussianMixture(4, covariance_type=covariance_type, init_params="random",
+                          tol=1e-10, max_iter=200, random_state=1).fit(X)  # fmt: skip
+    assert len(fit.lower_bounds_) == fit.n_iter_ > 5
+    assert np.all(np.diff(fit.lower_bounds_) >= -1e-10)
+    assert fit.lower_bound_ == fit.lower_bounds_[-1]
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_restarts_score_at_least_as_well_as_scikit_learn(covariance_type):
+    X, _ = make_blobs(n_samples=2000, centers=5, n_features=4, cluster_std=1.5, random_state=1)
+    tol = 1e-3
+    theirs = SkGaussianMixture(5, covariance_type=covariance_type, n_init=4, tol=tol,
+                               random_state=0).fit(X)  # fmt: skip
+    ours = GaussianMixture(5, covariance_type=covariance_type, n_init=4, tol=tol,
+                           random_state=0).fit(X)  # fmt: skip
+    # Both stop once the bound moves by less than tol, so they agree to within tol.
+    assert ours.score(X) >= theirs.score(X) - tol
+    one = GaussianMixture(5, covariance_type=covariance_type, n_init=1, tol=tol, random_state=0)
+    assert ours.lower_bound_ >= one.fit(X).lower_bound_ - 1e-12  # restarts keep the best
+
+
+def test_predict_recovers_well_separated_clusters(blobs):
+    X, y = blobs
+    fit = GaussianMixture(4, random_state=0, n_init=2).fit(X)
+    labels = fit.predict(X)
+    # Accuracy up to a relabelling: each true cluster maps to one fitted component.
+    agree = sum(np.bincount(labels[y == c]).max() for c in range(4)) / len(y)
+    assert agree > 0.9
+    proba = fit.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(proba.argmax(axis=1), labels)
+    np.testing.assert_allclose(fit.score(X), fit.score_samples(X).mean())
+
+
+def test_sample_follows_the_fitted_mixture(blobs):
+    X, _ = blobs
+    fit = GaussianMixture(4, random_state=0).fit(X)
+    draws, labels = fit.sample(20000, random_state=1)
+    assert draws.shape == (20000, 3)
+    # Component frequencies within 5 binomial standard errors of the weights.
+    freq = np.bincount(labels, minlength=4) / len(labels)
+    se = np.sqrt(fit.weights_ * (1 - fit.weights_) / len(labels))
+    assert np.all(np.abs(freq - fit.weights_) < 5 * se)
+    # The draws' overall mean matches the mixture mean within 5 standard errors.
+    mix_mean = fit.weights_ @ fit.means_
+    se_mean = draws.std(axis=0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - mix_mean) < 5 * se_mean)
+
+
+def test_warm_start_continues_from_the_last_fit(blobs):
+    X, _ = blobs
+    with pytest.warns(ConvergenceWarning, match="raise max_iter"):
+        fit = GaussianMixture(4, max_iter=2, tol=1e-12, random_state=0, warm_start=True).fit(X)
+    first = fit.lower_bound_
+    with pytest.warns(ConvergenceWarning):
+        fit.fit(X)
+    assert fit.lower_bounds_[0] >= first - 1e-12
+
+
+BAD = [
+    (dict(n_components=2000), np.random.default_rng(0).normal(size=(10, 2)), "exceeds the 10"),
+    (dict(covariance_type="tied"), None, "covariance_type"),
+    (dict(init_params="magic"), None, "init_params"),
+    (dict(reg_covar=-1.0), None, "reg_covar"),
+    (dict(n_init=0), None, "n_init"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "X", "needle"), BAD)
+def test_bad_settings_are_named(blobs, kwargs, X, needle):
+    X = blobs[0] if X is None else X
+    with pytest.raises(ValueError, match=needle):
+        GaussianMixture(**{"n_components": 2, **kwargs}).fit(X)
+
+
+def test_bad_data_is_named(blobs):
+    X = blobs[0].copy()
+    X[5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN/inf.*row 5, column 1"):
+        GaussianMixture(2).fit(X)
+    constant = np.column_stack([blobs[0], np.ones(len(blobs[0]))])
+    with pytest.raises(ValueError, match="column\\(s\\) 3 of X are constant"):
+        GaussianMixture(2).fit(constant)
+    with pytest.raises(ValueError, match="2-D"):
+        GaussianMixture(2).fit(blobs[0][:, 0])
+    fit = GaussianMixture(2, random_state=0).fit(blobs[0])
+    with pytest.raises(ValueError, match="fitted on 3"):
+        fit.predict(blobs[0][:, :2])
+
+
+def test_driver_stops_on_tol_and_records_every_bound():
+    # A toy fixed-point iteration x <- x/2 + 1 with "bound" -(x - 2)^2: monotone to 0.
+    def e_step(params, data):
+        return params
+
+    def lower_bound(params, q, data):
+        return -((params - data) ** 2)
+
+    def m_step(q, data):
+        return q / 2 + data / 2
+
+    result = em(jnp.asarray(0.0), jnp.asarray(2.0), e_step=e_step, m_step=m_step,
+                lower_bound=lower_bound, tol=1e-6, max_iter=100)  # fmt: skip
+    assert result.converged and result.n_iter == len(result.lower_bounds)
+    expected = -((2.0 - 2.0 * (1 - 0.5 ** np.arange(result.n_iter))) ** 2)
+    np.testing.assert_allclose(result.lower_bounds, expected, rtol=1e-12)
+    short = em(jnp.asarray(0.0), jnp.asarray(2.0), e_step=e_step, m_step=m_step,
+               lower_bound=lower_bound, tol=1e-6, max_iter=3)  # fmt: skip
+    assert not short.converged and short.n_iter == 3
+    with pytest.raises(ValueError, match="max_iter"):
+        em(jnp.asarray(0.0), jnp.asarray(2.0), e_step=e_step, m_step=m_step,
+           lower_bound=lower_bound, max_iter=0)  # fmt: skip
