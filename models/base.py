@@ -108,6 +108,10 @@ class ModelSpec:
         raising :class:`DataError` on anything the model cannot use.
     params : tuple of str
         The free (sampled) variables, in a stable order.
+    em : callable, optional
+        ``em(data) -> {"summary": DataFrame, <name>: DataFrame, ..., "info": dict}``:
+        point estimates by EM (``bayesmin fit --method em``); each table is written as
+        ``<name>.csv``, ``info`` goes into ``fit.json``.
     """
 
     name: str
@@ -120,6 +124,7 @@ class ModelSpec:
     from_frame: Callable[..., dict] | None = None
     params: tuple[str, ...] = ()
     tags: tuple[str, ...] = field(default=())
+    em: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 def positive(name: str, value: Any) -> float:
@@ -208,4 +213,11 @@ def get(name: str | ModelSpec) -> ModelSpec:
 def _load_all() -> None:
     # Modules register themselves on import; importing them here keeps the
     # registry complete whichever entry point a user comes in through.
-    from models import bayes_net, benchmarks, conjugate, linear_regression  # noqa: F401
+    from models import (  # noqa: F401
+        bayes_net,
+        benchmarks,
+        conjugate,
+        linear_regression,
+        mixture,
+        ppca,
+    )

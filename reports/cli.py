@@ -205,8 +205,14 @@ def fit(
         typer.Option("--set", help="Hyperparameter KEY=VALUE (e.g. --set a=2). Repeatable."),
     ] = None,
     method: Annotated[
-        str, typer.Option(help="'exact' (closed form, where there is one), or a sampler.")
+        str,
+        typer.Option(
+            help="'exact' (closed form, where there is one), 'em' (EM point estimates), "
+            "or a sampler."
+        ),
     ] = "auto",
+    k: Annotated[int | None, typer.Option(help="Mixtures: the number of components.")] = None,
+    q: Annotated[int | None, typer.Option(help="PPCA: the latent dimension.")] = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -218,10 +224,16 @@ def fit(
 
     spec = _spec(model)
     settings = _settings(set_)
-    method = ("exact" if spec.exact is not None else "nuts") if method == "auto" else method
+    for name, value in (("k", k), ("q", q)):
+        if value is not None:
+            settings[name] = value
+    if method == "auto":
+        method = "exact" if spec.exact is not None else "em" if spec.em is not None else "nuts"
     if method == "exact" and spec.exact is None:
         raise BadInput(f"{spec.name} has no closed-form posterior; use --method nuts")
-    if method != "exact":
+    if method == "em" and spec.em is None:
+        raise BadInput(f"{spec.name} has no EM fit; use --method exact or a sampler")
+    if method not in ("exact", "em"):
         with user_input():
             inference.resolve_sampler(method)
     for name, value in (("draws", draws), ("chains", chains)):

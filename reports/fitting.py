@@ -80,15 +80,18 @@ def fit_and_write(
     seed: int,
     progress: bool = True,
 ) -> list[Path]:
-    """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc`` and
-    ``estimates.csv`` (regression: MLE, MAP and posterior per feature). Nothing is
-    written before the fit has succeeded."""
+    """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc``,
+    ``estimates.csv`` (regression: MLE, MAP and posterior per feature) or the EM tables
+    (``method="em"``: ``spec.em``'s tables as CSV, its ``info`` in ``fit.json``).
+    Nothing is written before the fit has succeeded."""
     out = Path(out)
     meta: dict[str, Any] = {
         "model": spec.name,
         "method": method,
         "data": source,
-        "hyperparameters": {k: float(v) for k, v in data.items() if np.ndim(v) == 0},
+        "hyperparameters": {
+            k: float(v) for k, v in data.items() if np.ndim(v) == 0 and np.isreal(v)
+        },
     }
     files: dict[str, str | bytes] = {}
     idata = None
@@ -96,6 +99,12 @@ def fit_and_write(
         exact = spec.exact(data)
         summary = exact_summary(exact, feature_names)
         meta["posterior"] = {k: _family(v) for k, v in exact.items()}
+    elif method == "em":
+        tables = dict(spec.em(data))
+        meta["em"] = tables.pop("info", {})
+        summary = tables.pop("summary")
+        for name, table in tables.items():
+            files[f"{name}.csv"] = table.to_csv(index=False)
     else:
         idata = inference.sample(
             spec,

@@ -45,6 +45,7 @@ def files(tmp_path):
         "empty": write("empty.csv", ""),
         "header": write("header.csv", "visits\n"),
         "normal": write("normal.csv", "y\n1.2\n0.7\n1.9\n"),
+        "table": write("table.csv", "a,b,c\n1,2,3\n2,,5\n4,1,0\n3,3,3\n"),
     }
 
 
@@ -170,6 +171,11 @@ BAD = [
     (["sbc", "correlated_gaussian"], "observes nothing"),
     (["sbc", "normal_normal", "--ranked-draws", 5000, "--draws", 100], "--ranked-draws"),
     (["sbc", "normal_normal", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach"),
+    (["fit", "gaussian_mixture", "--data", "{nan}", "--k", 2], "NaN"),
+    (["fit", "gaussian_mixture", "--data", "{two}", "--k", 5], "exceeds the 2 observations"),
+    (["fit", "gaussian_mixture", "--data", "{text}", "--k", 2], "not numeric"),
+    (["fit", "ppca", "--data", "{table}", "--q", 3], "1 <= q < 3"),
+    (["fit", "gamma_poisson", "--data", "{counts}", "--method", "em"], "no EM fit"),
     (["report", "--topics", "11"], "unknown topic"),
     (["report", "--profile", "huge"], "unknown profile"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
@@ -343,3 +349,35 @@ def test_sbc_refuses_a_folder_holding_a_comparison(tmp_path, capsys):
     code, _, err = run(["sbc", "normal_normal", "--out", out], capsys)
     assert code == 2 and "comparison grid" in err
     assert sorted(p.name for p in out.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------- EM fits
+
+
+def test_fit_by_em_writes_tables_and_the_bound(tmp_path, capsys):
+    import models
+
+    data = models.get("gaussian_mixture").simulate(2, n=200, k=2, d=2)
+    csv = tmp_path / "X.csv"
+    pd.DataFrame(data["X"], columns=["u", "v"]).to_csv(csv, index=False)
+    out = tmp_path / "gm"
+    code, _, err = run(["fit", "gaussian_mixture", "--data", csv, "--k", 2, "--out", out], capsys)
+    assert code == 0, err
+    comps = pd.read_csv(out / "summary.csv")
+    assert list(comps["component"]) == [0, 1] and comps["weight"].sum() == pytest.approx(1)
+    assert len(pd.read_csv(out / "assignments.csv")) == 200
+    meta = json.loads((out / "fit.json").read_text())
+    assert meta["method"] == "em" and meta["em"]["converged"]
+
+    # PPCA reads a table with empty cells as missing values and fills them in.
+    X = models.get("ppca").simulate(0, n=60, D=4, q=1)
+    table = pd.DataFrame(X["X"])
+    table.iloc[3, 2] = np.nan
+    csv = tmp_path / "P.csv"
+    table.to_csv(csv, index=False)
+    out = tmp_path / "pp"
+    code, _, err = run(["fit", "ppca", "--data", csv, "--q", 1, "--out", out], capsys)
+    assert code == 0, err
+    imputed = pd.read_csv(out / "imputed.csv")
+    assert imputed.notna().all().all() and imputed.shape == (60, 4)
+    assert json.loads((out / "fit.json").read_text())["em"]["missing_values"] == 1
