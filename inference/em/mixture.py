@@ -70,13 +70,16 @@ def _weighted_log_prob(params, X, covariance_type):
 
 def _covariances(resp, X, nk, means, reg, covariance_type):
     if covariance_type == "full":
-
-        def one(r, mean, n):
-            diff = X - mean
-            cov = (r[:, None] * diff).T @ diff / n
-            return cov + reg * jnp.eye(X.shape[1], dtype=X.dtype)
-
-        return jax.vmap(one, in_axes=(1, 0, 0))(resp, means, nk)
+        # Σ_k = Σ_n r_nk x_n x_nᵀ / N_k − μ_k μ_kᵀ as one batched product (K, d, n)·(n, d):
+        # about twice as fast as centring X once per component (scikit-learn's way).
+        # Centring X on its overall mean first keeps the subtraction well conditioned
+        # for data far from the origin (Σ_k does not depend on the origin).
+        centre = X.mean(axis=0)
+        Xc, mc = X - centre, means - centre
+        weighted = resp.T[:, :, None] * Xc[None, :, :]
+        second = jnp.matmul(jnp.swapaxes(weighted, 1, 2), Xc) / nk[:, None, None]
+        eye = jnp.eye(X.shape[1], dtype=X.dtype)
+        return second - mc[:, :, None] * mc[:, None, :] + reg * eye
     avg_x2 = resp.T @ (X * X) / nk[:, None]
     diag = avg_x2 - means**2 + reg
     return diag if covariance_type == "diag" else diag.mean(axis=1)
@@ -300,6 +303,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # -- initialisation
     def _initial_params(self, X: np.ndarray, rng: np.random.Generator) -> dict:
         k, t = int(self.n_components), self.covariance_type
+        given = (self.weights_init, self.means_init, self.precisions_init)
+        if all(v is not None for v in given):
+            # Every starting parameter is given: no clustering needed.
+            prec = np.asarray(self.precisions_init, float)
+            return {
+                "weights": np.asarray(self.weights_init, float),
+                "means": np.asarray(self.means_init, float),
+                "prec_chol": np.linalg.cholesky(prec) if t == "full" else np.sqrt(prec),
+            }
         if self.init_params == "random":
             resp = rng.uniform(size=(X.shape[0], k))
             resp /= resp.sum(axis=1, keepdims=True)

@@ -171,3 +171,15 @@ def test_driver_stops_on_tol_and_records_every_bound():
     with pytest.raises(ValueError, match="max_iter"):
         em(jnp.asarray(0.0), jnp.asarray(2.0), e_step=e_step, m_step=m_step,
            lower_bound=lower_bound, max_iter=0)  # fmt: skip
+
+
+def test_data_far_from_the_origin_give_the_same_fit(blobs):
+    # Covariances are translation invariant; the fast path must not lose them to
+    # cancellation when the data sit far from 0.
+    X, _ = blobs
+    start = _sklearn_start(X, "full")
+    near = GaussianMixture(4, tol=1e-8, max_iter=500, **start).fit(X)
+    shifted = {**start, "means_init": start["means_init"] + 1e6}
+    far = GaussianMixture(4, tol=1e-8, max_iter=500, **shifted).fit(X + 1e6)
+    np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6, atol=1e-8)
+    assert far.lower_bound_ == pytest.approx(near.lower_bound_, abs=1e-6)
