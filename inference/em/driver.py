@@ -98,6 +98,8 @@ def em(
     loop = _LOOPS.get(key)
     if loop is None:
         loop = _LOOPS[key] = _loop(e_step, m_step, lower_bound, float(tol), int(max_iter))
+        while len(_LOOPS) > 32:  # steps built per call (closures) must not pile up
+            _LOOPS.pop(next(iter(_LOOPS)))
     params, history, n, converged = loop(params, data)
     n = int(n)
     return EMResult(params, np.asarray(history)[:n], n, bool(converged))
