@@ -217,6 +217,7 @@ def _load_all() -> None:
         bayes_net,
         benchmarks,
         conjugate,
+        glad,
         linear_regression,
         mixture,
         ppca,

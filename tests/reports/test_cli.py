@@ -46,6 +46,9 @@ def files(tmp_path):
         "header": write("header.csv", "visits\n"),
         "normal": write("normal.csv", "y\n1.2\n0.7\n1.9\n"),
         "table": write("table.csv", "a,b,c\n1,2,3\n2,,5\n4,1,0\n3,3,3\n"),
+        "dup": write("dup.csv", "task,worker,label\n1,a,1\n1,a,0\n2,b,1\n"),
+        "votes3": write("votes3.csv", "task,worker,label\n1,a,2\n1,b,1\n"),
+        "votes": write("votes.csv", "task,worker,grade\n1,a,1\n"),
     }
 
 
@@ -176,6 +179,9 @@ BAD = [
     (["fit", "gaussian_mixture", "--data", "{text}", "--k", 2], "not numeric"),
     (["fit", "ppca", "--data", "{table}", "--q", 3], "1 <= q < 3"),
     (["fit", "gamma_poisson", "--data", "{counts}", "--method", "em"], "no EM fit"),
+    (["fit", "glad", "--data", "{dup}"], "duplicate (task, worker)"),
+    (["fit", "glad", "--data", "{votes3}"], "labels must be 0 or 1"),
+    (["fit", "glad", "--data", "{votes}"], "missing column(s) 'label'"),
     (["report", "--topics", "11"], "unknown topic"),
     (["report", "--profile", "huge"], "unknown profile"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
@@ -381,3 +387,20 @@ def test_fit_by_em_writes_tables_and_the_bound(tmp_path, capsys):
     imputed = pd.read_csv(out / "imputed.csv")
     assert imputed.notna().all().all() and imputed.shape == (60, 4)
     assert json.loads((out / "fit.json").read_text())["em"]["missing_values"] == 1
+
+
+def test_fit_glad_from_a_labels_table(tmp_path, capsys):
+    import models.glad
+
+    df, truth = models.glad.simulate(0, n_tasks=120, n_workers=12, labels_per_task=5)
+    csv = tmp_path / "labels.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "glad"
+    code, _, err = run(["fit", "glad", "--data", csv, "--out", out], capsys)
+    assert code == 0, err
+    tasks = pd.read_csv(out / "summary.csv")
+    assert len(tasks) == 120 and tasks["p_label_1"].between(0, 1).all()
+    accuracy = (tasks.sort_values("task")["label"].to_numpy() == truth["z"]).mean()
+    assert accuracy > 0.8
+    workers = pd.read_csv(out / "workers.csv")
+    assert len(workers) == 12 and workers["alpha"].is_monotonic_decreasing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from reports.report import Profile
 from reports.sections import topic6
 
@@ -15,6 +17,7 @@ def test_topic6_builds_with_figures_and_checks(tmp_path, build_section, check_fi
         "topic6_mixture-fit.png",
         "topic6_ppca-map.png",
         "topic6_ppca-fill.png",
+        "topic6_glad.png",
     }
     captions = " ".join(b.caption for b in section.blocks if b.kind in ("figure", "table"))
     texts = " ".join(b.text + b.html for b in section.blocks)
@@ -22,3 +25,8 @@ def test_topic6_builds_with_figures_and_checks(tmp_path, build_section, check_fi
     assert "never decreasing: yes" in captions + texts
     assert "the lowest is K = 3" in captions
     assert "NO" not in captions + texts
+    # GLAD's accuracy table: GLAD at least as good as majority vote.
+    table = next(b for b in section.blocks if b.kind == "table" and "1,000 tasks" in b.caption)
+    cells = re.findall(r"<td>([0-9.]+)</td>", table.html)
+    glad, _, majority = (float(c) for c in cells[:3])
+    assert glad >= majority
