@@ -9,9 +9,12 @@ What it measures
    and ``reg_covar``. The two follow the same path (our steps are scikit-learn's
    arithmetic), so they stop at the same iteration with the same lower bound — the
    table shows both bounds and iteration counts, so "faster to the same bound" is
-   checked, not assumed. Ours is timed twice: the first fit includes XLA compilation
-   (``cold``), the second reuses the compiled loop on the same shapes (``warm``), as
-   every later fit of a session (or of a grid) does. The issue's target: ≥ 5×.
+   checked, not assumed. Ours is timed three times: the first fit includes tracing and
+   XLA compilation (``cold``: the first fit of this shape on a machine); the second
+   starts with every in-memory compiled program dropped but JAX's persistent cache on
+   disk, as a new process finds it (``compiled program on disk``: tracing plus loading);
+   the third reuses the compiled loop (``warm``: every later fit of a session or grid).
+   The issue's target: ≥ 5×.
 2. **GLAD** (crowdsourced binary labels), 2,000 tasks × 50 workers × 5 labels per task
    simulated from the GLAD model: ``inference.em.GLAD`` against crowd-kit's ``GLAD`` and
    majority vote — wall time, accuracy against the true labels, Spearman correlation of
@@ -55,6 +58,30 @@ def mixture_data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
     return rng.permutation(np.concatenate(X))
 
 
+def use_disk_cache() -> str:
+    """JAX's persistent compilation cache in a fresh folder, for every program (any size)."""
+    import tempfile
+
+    import jax
+
+    folder = tempfile.mkdtemp(prefix="bayesmin-em-cache-")
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
+
+
+def forget_compiled() -> None:
+    """Drop every in-memory compiled program, as a new process starts: only the disk
+    cache is left, so the next fit re-traces and loads its executable from disk."""
+    import jax
+
+    from inference.em import driver
+
+    driver._LOOPS.clear()
+    jax.clear_caches()
+
+
 def run_gmm(n=100_000, d=10, k=5, tol=1e-3, max_iter=1000, seed=0) -> pd.DataFrame:
     X = mixture_data(n, d, k, seed)
     with warnings.catch_warnings():
@@ -69,10 +96,13 @@ def run_gmm(n=100_000, d=10, k=5, tol=1e-3, max_iter=1000, seed=0) -> pd.DataFra
     rows = []
     for label, make in (
         ("bayesmin (cold: compile included)", lambda: GaussianMixture(k, **settings)),
+        ("bayesmin (compiled program on disk)", lambda: GaussianMixture(k, **settings)),
         ("bayesmin (warm)", lambda: GaussianMixture(k, **settings)),
         ("scikit-learn", lambda: SkGaussianMixture(k, **settings)),
     ):
         est = make()
+        if "on disk" in label:
+            forget_compiled()
         t0 = time.perf_counter()
         est.fit(X)
         seconds = time.perf_counter() - t0
@@ -99,9 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    cache = use_disk_cache()
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
+    print(f"JAX compilation cache (fresh): {cache}")
     if "gmm" in parts:
         print(f"\n== Gaussian mixture, full covariances: n={args.n}, d=10, K=5, tol={args.tol} ==")
         table = run_gmm(n=args.n, tol=args.tol, seed=args.seed)

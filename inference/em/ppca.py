@@ -246,13 +246,17 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         method: str = "em",
         tol: float = 1e-6,
         max_iter: int = 1000,
+        n_init: int = 1,
         random_state: int | None = None,
+        warm_start: bool = False,
     ):
         self.n_components = n_components
         self.method = method
         self.tol = tol
         self.max_iter = max_iter
+        self.n_init = n_init
         self.random_state = random_state
+        self.warm_start = warm_start
 
     # -- checks
     @staticmethod
@@ -348,9 +352,8 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         self.n_iter_ = 0
         self.converged_ = True
 
-    def _initial_params(self, X: np.ndarray) -> dict:
+    def _initial_params(self, X: np.ndarray, rng: np.random.Generator) -> dict:
         """Column means for μ; random W at the data's scale; σ² = mean column variance."""
-        rng = np.random.default_rng(self.random_state)
         D, q = X.shape[1], int(self.n_components)
         mu = np.nanmean(X, axis=0)
         var = np.nanvar(X, axis=0)
@@ -366,16 +369,27 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
             "X": jnp.asarray(np.where(observed, X, 0.0)),
             "observed": jnp.asarray(observed, dtype=X.dtype),
         }
-        start = {k: jnp.asarray(v) for k, v in self._initial_params(X).items()}
-        result = em(
-            start,
-            data,
-            e_step=_e_step,
-            m_step=_m_step,
-            lower_bound=_lower_bound,
-            tol=float(self.tol),
-            max_iter=int(self.max_iter),
-        )
+        if int(self.n_init) < 1:
+            raise ValueError(f"n_init must be >= 1, got {self.n_init}")
+        rng = np.random.default_rng(self.random_state)
+        warm = self.warm_start and hasattr(self, "_params")
+        result = None
+        # The likelihood has no local maxima other than the global one (Tipping & Bishop
+        # 1999, §3.2; the other stationary points are saddles), so restarts rarely
+        # matter; they are here for the common EM contract and for missing data.
+        for _ in range(1 if warm else int(self.n_init)):
+            start = self._params if warm else self._initial_params(X, rng)
+            run = em(
+                {k: jnp.asarray(v) for k, v in start.items()},
+                data,
+                e_step=_e_step,
+                m_step=_m_step,
+                lower_bound=_lower_bound,
+                tol=float(self.tol),
+                max_iter=int(self.max_iter),
+            )
+            if result is None or run.lower_bounds[-1] > result.lower_bounds[-1]:
+                result = run
         params = {k: np.asarray(v) for k, v in result.params.items()}
         if not (np.all(np.isfinite(result.lower_bounds)) and params["sigma2"] > 0):
             raise FloatingPointError(

@@ -24,10 +24,18 @@ from scipy import stats
 import models
 from inference.bridge import LogDensity, from_numpyro, from_pymc
 
+# Models whose two programs use different unconstrained spaces, so points cannot be
+# matched coordinate by coordinate: PyMC maps a Dirichlet through its own simplex
+# transform, NumPyro through stick-breaking. (The mixture's two programs are checked
+# against each other and against EM by sampling, in tests/models/test_mixture.py.)
+DIFFERENT_TRANSFORMS = {"gaussian_mixture"}
 PAIRED = [
     n
     for n in models.names()
-    if models.get(n).pymc is not None and models.get(n).numpyro is not None and models.get(n).params
+    if models.get(n).pymc is not None
+    and models.get(n).numpyro is not None
+    and models.get(n).params
+    and n not in DIFFERENT_TRANSFORMS
 ]
 
 

@@ -324,3 +324,23 @@ def test_nuts_sigma2_agrees_with_maximum_likelihood():
     # mean variance trace(S)/D, which the same window must reject.
     isotropic = np.trace(np.cov(small["X"], rowvar=False, bias=True)) / 4
     assert abs(mean - isotropic) > 3 * sd + 3 * mcse
+
+
+def test_restarts_and_warm_start():
+    from models.ppca import simulate as simulate_ppca
+
+    X = simulate_ppca(3, n=150, D=5, q=2, sigma=0.4)["X"]
+    X[::9, 1] = np.nan
+    one = PPCA(2, tol=1e-4, random_state=0).fit(X)
+    best = PPCA(2, tol=1e-4, n_init=3, random_state=0).fit(X)
+    # Restarts keep the highest final bound; the first restart is the single fit.
+    assert best.lower_bound_ >= one.lower_bound_ - 1e-12
+    with pytest.warns(ConvergenceWarning):
+        warm = PPCA(2, max_iter=3, tol=1e-12, warm_start=True, random_state=0).fit(X)
+    first = warm.lower_bound_
+    with pytest.warns(ConvergenceWarning):
+        warm.fit(X)
+    # A warm refit starts where the last one stopped: its first bound is no lower.
+    assert warm.lower_bounds_[0] >= first - 1e-10
+    with pytest.raises(ValueError, match="n_init"):
+        PPCA(2, n_init=0).fit(X)
