@@ -106,11 +106,71 @@ def _m_step_from_resp(resp, X, reg, covariance_type):
     }
 
 
+# Full covariances on data small enough for it (n · d(d+1)/2 entries): keep the
+# products x_n x_nᵀ of the centred data (upper triangle) in memory once per fit. Both
+# steps then become plain (n × d(d+1)/2) matrix products — the E-step's quadratic
+# forms xᵀP_k x and the M-step's Σ_n r_nk x_n x_nᵀ — which XLA's CPU backend runs about
+# 4× faster than the batched (K, d, n) products they replace.
+MAX_OUTER_ENTRIES = 25_000_000
+
+
+@jax.jit
+def _outer_upper(Xc):
+    """(n, d(d+1)/2): x_i x_j for i ≤ j, off-diagonal terms doubled (so Z @ vech(P) = xᵀPx)."""
+    d = Xc.shape[1]
+    iu, ju = np.triu_indices(d)
+    factor = jnp.asarray(np.where(iu == ju, 1.0, 2.0), Xc.dtype)
+    return Xc[:, iu] * Xc[:, ju] * factor
+
+
+def _unpack_upper(flat, d):
+    """(K, d(d+1)/2) upper triangles (no doubling) -> (K, d, d) symmetric matrices."""
+    iu, ju = np.triu_indices(d)
+    out = jnp.zeros((flat.shape[0], d, d), flat.dtype).at[:, iu, ju].set(flat)
+    return out.at[:, ju, iu].set(flat)
+
+
+def _log_gaussian_outer(params, data):
+    """log N(x_n | μ_k, Σ_k) from the stored outer products (full covariances)."""
+    Xc, centre, outer = data["Xc"], data["centre"], data["outer"]
+    d = Xc.shape[1]
+    pc = params["prec_chol"]
+    P = jnp.einsum("kij,klj->kil", pc, pc)  # precisions L Lᵀ
+    mc = params["means"] - centre
+    iu, ju = np.triu_indices(d)
+    quad = outer @ P[:, iu, ju].T  # xᵀ P_k x
+    cross = Xc @ jnp.einsum("kde,ke->kd", P, mc).T  # xᵀ P_k μ_k
+    const = jnp.einsum("kd,kde,ke->k", mc, P, mc)
+    maha = quad - 2.0 * cross + const
+    log_det = jnp.sum(jnp.log(jnp.diagonal(pc, axis1=1, axis2=2)), axis=1)
+    return -0.5 * (d * _LOG_2PI + maha) + log_det
+
+
+def _m_step_outer(resp, data):
+    Xc, centre, outer, reg = data["Xc"], data["centre"], data["outer"], data["reg_covar"]
+    d = Xc.shape[1]
+    eps = jnp.finfo(Xc.dtype).eps
+    nk = resp.sum(axis=0) + 10 * eps
+    mc = resp.T @ Xc / nk[:, None]
+    iu, ju = np.triu_indices(d)
+    halve = jnp.asarray(np.where(iu == ju, 1.0, 0.5))
+    second = _unpack_upper(resp.T @ outer * halve / nk[:, None], d)
+    cov = second - mc[:, :, None] * mc[:, None, :] + reg * jnp.eye(d, dtype=Xc.dtype)
+    return {
+        "weights": nk / nk.sum(),
+        "means": mc + centre,
+        "prec_chol": _precision_cholesky(cov, "full"),
+    }
+
+
 def _steps(covariance_type: str):
     """``(e_step, m_step, lower_bound)`` for one covariance type (stable identities)."""
 
     def e_step(params, data):
-        weighted = _weighted_log_prob(params, data["X"], covariance_type)
+        if "outer" in data:  # the pytree's structure is static: decided when traced
+            weighted = _log_gaussian_outer(params, data) + jnp.log(params["weights"])
+        else:
+            weighted = _weighted_log_prob(params, data["X"], covariance_type)
         log_norm = logsumexp(weighted, axis=1)
         return {"log_resp": weighted - log_norm[:, None], "bound": jnp.mean(log_norm)}
 
@@ -119,9 +179,10 @@ def _steps(covariance_type: str):
         return q["bound"]
 
     def m_step(q, data):
-        return _m_step_from_resp(
-            jnp.exp(q["log_resp"]), data["X"], data["reg_covar"], covariance_type
-        )
+        resp = jnp.exp(q["log_resp"])
+        if "outer" in data:
+            return _m_step_outer(resp, data)
+        return _m_step_from_resp(resp, data["X"], data["reg_covar"], covariance_type)
 
     return e_step, m_step, lower_bound
 
@@ -340,6 +401,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._check_settings(X.shape[0])
         e_step, m_step, lower_bound = _STEPS[self.covariance_type]
         data = {"X": jnp.asarray(X), "reg_covar": jnp.asarray(float(self.reg_covar))}
+        n, d = X.shape
+        if self.covariance_type == "full" and n * d * (d + 1) // 2 <= MAX_OUTER_ENTRIES:
+            centre = X.mean(axis=0)
+            Xc = jnp.asarray(X - centre)
+            data = {
+                "Xc": Xc,
+                "centre": jnp.asarray(centre),
+                "outer": _outer_upper(Xc),
+                "reg_covar": data["reg_covar"],
+            }
         rng = np.random.default_rng(self.random_state)
         warm = self.warm_start and hasattr(self, "_params")
         best = None
