@@ -127,6 +127,25 @@ class ModelSpec:
     em: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
 
+def numeric_table(df, what: str, note: str = "") -> np.ndarray:
+    """A DataFrame whose every column is a numeric feature, as a float array.
+
+    ``what`` names the model in the message (``"a mixture"``, ``"PPCA"``); ``note`` adds
+    to the fix (e.g. how empty cells are read).
+    """
+    import pandas as pd
+
+    if df.empty:
+        raise DataError("the table has no rows; give at least two observations")
+    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, text))} are not numeric; {what} reads numeric "
+            f"features only{note}: drop or encode them"
+        )
+    return df.to_numpy(dtype=float)
+
+
 def positive(name: str, value: Any) -> float:
     """``value`` as a float, or :class:`DataError` unless it is finite and > 0."""
     try:

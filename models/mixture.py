@@ -34,7 +34,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from models.base import DataError, ModelSpec, register
+from models.base import DataError, ModelSpec, numeric_table, register
 
 __all__ = ["mixture_data", "order_components", "simulate"]
 
@@ -102,15 +102,7 @@ def simulate(
 
 def from_frame(df: pd.DataFrame, k: Any = 2, **_: Any) -> dict[str, Any]:
     """Every column of ``df`` is a feature; each must be numeric."""
-    if df.empty:
-        raise DataError("the table has no rows; give at least two observations")
-    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-    if text:
-        raise DataError(
-            f"column(s) {', '.join(map(repr, text))} are not numeric; a mixture reads "
-            "numeric features only: drop or encode them"
-        )
-    return mixture_data(df.to_numpy(dtype=float), k)
+    return mixture_data(numeric_table(df, "a mixture"), k)
 
 
 def order_components(weights, means, *rest):

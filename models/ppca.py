@@ -22,7 +22,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models.base import DataError, ModelSpec, positive, register
+from models.base import DataError, ModelSpec, numeric_table, positive, register
 
 __all__ = ["ppca_numpyro", "simulate"]
 
@@ -122,17 +122,7 @@ def _simulate(seed: int = 0, n: int = 200, D: int = 5, q: int = 2, sigma: float 
 
 
 def _from_frame(df, q: int = 2, **_) -> dict:
-    import pandas as pd
-
-    if df.empty:
-        raise DataError("the table has no rows; give at least two observations")
-    text = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
-    if text:
-        raise DataError(
-            f"column(s) {', '.join(map(repr, text))} are not numeric; PPCA reads numeric "
-            "features only (empty cells are missing values): drop or encode them"
-        )
-    return ppca_data(df.to_numpy(dtype=float), q)
+    return ppca_data(numeric_table(df, "PPCA", " (empty cells are missing values)"), q)
 
 
 def em_estimates(data) -> dict:
