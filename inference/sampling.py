@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 import arviz as az
 
 import models
-from inference import mh, mh_pymc, nuts
+from inference import mh, mh_pymc, nuts, vi
 from inference._timing import clock
 from inference.bridge import LogDensity, from_numpyro, from_pymc
 from inference.results import finalize
@@ -46,6 +47,14 @@ SAMPLERS: dict[str, Sampler] = {
         ),
         Sampler("mh", "jax", "logdensity", mh.run, "our Metropolis-Hastings (JAX, adaptive)"),
         Sampler("mh:pymc", "pymc", "pymc", mh_pymc.pymc_mh, "our MH kernel as a PyMC step"),
+        Sampler("advi", "jax", "logdensity", vi.advi, "mean-field ADVI (draws of q)"),
+        Sampler(
+            "advi:fullrank",
+            "jax",
+            "logdensity",
+            functools.partial(vi.advi, fullrank=True),
+            "full-rank ADVI (draws of q)",
+        ),
     )
 }
 _ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc", "mh:jax": "mh"}
