@@ -47,17 +47,39 @@ SAMPLERS: dict[str, Sampler] = {
         ),
         Sampler("mh", "jax", "logdensity", mh.run, "our Metropolis-Hastings (JAX, adaptive)"),
         Sampler("mh:pymc", "pymc", "pymc", mh_pymc.pymc_mh, "our MH kernel as a PyMC step"),
-        Sampler("advi", "jax", "logdensity", vi.advi, "mean-field ADVI (draws of q)"),
+        Sampler("advi:jax", "jax", "logdensity", vi.advi, "mean-field ADVI, ours (JAX)"),
         Sampler(
-            "advi:fullrank",
+            "fullrank_advi:jax",
             "jax",
             "logdensity",
             functools.partial(vi.advi, fullrank=True),
-            "full-rank ADVI (draws of q)",
+            "full-rank ADVI, ours (JAX)",
+        ),
+        Sampler("advi:pymc", "pymc", "pymc", vi.pymc_advi, "PyMC pm.fit(method='advi')"),
+        Sampler(
+            "fullrank_advi:pymc",
+            "pymc",
+            "pymc",
+            functools.partial(vi.pymc_advi, fullrank=True),
+            "PyMC pm.fit(method='fullrank_advi')",
+        ),
+        Sampler("advi:numpyro", "numpyro", "logdensity", vi.numpyro_advi, "NumPyro SVI AutoNormal"),
+        Sampler(
+            "fullrank_advi:numpyro",
+            "numpyro",
+            "logdensity",
+            functools.partial(vi.numpyro_advi, fullrank=True),
+            "NumPyro SVI AutoMultivariateNormal",
         ),
     )
 }
-_ALIASES = {"nuts": "nuts:numpyro", "metropolis": "metropolis:pymc", "mh:jax": "mh"}
+_ALIASES = {
+    "nuts": "nuts:numpyro",
+    "metropolis": "metropolis:pymc",
+    "mh:jax": "mh",
+    "advi": "advi:jax",
+    "fullrank_advi": "fullrank_advi:jax",
+}
 
 
 def resolve_sampler(spelling: str) -> Sampler:
