@@ -125,22 +125,13 @@ def advi(
     m, L = unpack(params)
     eps = jax.random.normal(jax.random.PRNGKey(seed + 1), (chains, draws, dim))
     zeta = m + eps @ L.T
-    lp = jax.vmap(jax.vmap(ld.logdensity))(zeta)
-    posterior = ld.constrain_draws(zeta)
-    sampling_s = time.perf_counter() - t0
     elbo = np.asarray(elbo)
     if not np.isfinite(elbo[-1]):
         raise FloatingPointError(
             "the ELBO became non-finite; lower learning_rate or raise elbo_draws"
         )
-    stats = {
-        "lp": np.asarray(lp),
-        "acceptance_rate": np.ones((chains, draws)),  # independent draws: nothing rejected
-        "diverging": np.zeros((chains, draws), dtype=bool),
-        "n_steps": np.zeros((chains, draws), dtype=int),
-    }
-    idata = from_arrays(posterior, stats)
-    idata.posterior.attrs["elbo"] = elbo
+    idata = _draws_of_q(ld, zeta, elbo)
+    sampling_s = time.perf_counter() - t0
     idata.posterior.attrs["vi_mean"] = np.asarray(m)
     idata.posterior.attrs["vi_scale_tril"] = np.asarray(L).ravel()
     return idata, compile_s, sampling_s
@@ -150,6 +141,7 @@ def advi(
 
 
 def _stats(lp: np.ndarray) -> dict[str, np.ndarray]:
+    """The contract's sample statistics for independent draws: nothing rejected or diverged."""
     chains, draws = lp.shape
     return {
         "lp": lp,
@@ -157,6 +149,14 @@ def _stats(lp: np.ndarray) -> dict[str, np.ndarray]:
         "diverging": np.zeros((chains, draws), dtype=bool),
         "n_steps": np.zeros((chains, draws), dtype=int),
     }
+
+
+def _draws_of_q(ld, zeta, elbo) -> Any:
+    """InferenceData of q's draws ``zeta`` (chains, draws, dim), mapped to the model's space."""
+    lp = np.asarray(jax.vmap(jax.vmap(ld.logdensity))(zeta))
+    idata = from_arrays(ld.constrain_draws(zeta), _stats(lp))
+    idata.posterior.attrs["elbo"] = np.asarray(elbo)
+    return idata
 
 
 def pymc_advi(
@@ -246,9 +246,5 @@ def numpyro_advi(
     samples = guide.sample_posterior(
         jax.random.PRNGKey(seed + 1), result.params, sample_shape=(chains, draws)
     )
-    zeta = samples["zeta"]
-    lp = jax.vmap(jax.vmap(ld.logdensity))(zeta)
-    posterior = ld.constrain_draws(zeta)
-    idata = from_arrays(posterior, _stats(np.asarray(lp)))
-    idata.posterior.attrs["elbo"] = -np.asarray(result.losses)
+    idata = _draws_of_q(ld, samples["zeta"], -np.asarray(result.losses))
     return idata, 0.0, time.perf_counter() - t0
