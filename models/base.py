@@ -108,10 +108,6 @@ class ModelSpec:
         raising :class:`DataError` on anything the model cannot use.
     params : tuple of str
         The free (sampled) variables, in a stable order.
-    em : callable, optional
-        ``em(data) -> {"summary": DataFrame, <name>: DataFrame, ..., "info": dict}``:
-        point estimates by EM (``bayesmin fit --method em``); each table is written as
-        ``<name>.csv``, ``info`` goes into ``fit.json``.
     """
 
     name: str
@@ -124,7 +120,6 @@ class ModelSpec:
     from_frame: Callable[..., dict] | None = None
     params: tuple[str, ...] = ()
     tags: tuple[str, ...] = field(default=())
-    em: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 def numeric_table(df, what: str, note: str = "") -> np.ndarray:

@@ -47,7 +47,15 @@ import pandas as pd
 
 from models.base import DataError, ModelSpec, register
 
-__all__ = ["glad_numpyro", "majority_vote", "pad_labels", "simulate"]
+__all__ = [
+    "COLUMNS",
+    "encode",
+    "glad_numpyro",
+    "majority_vote",
+    "pad_labels",
+    "show_id",
+    "simulate",
+]
 
 
 def simulate(
@@ -217,13 +225,89 @@ def glad_numpyro(
             numpyro.sample("label", dist.Bernoulli(logits=logits).mask(mask), obs=labels)
 
 
+# -------------------------------------------------------------- the label table
+
+COLUMNS = ("task", "worker", "label")
+
+
+def show_id(value: Any) -> str:
+    """repr of an id or label as the user wrote it (``2``, not ``np.int64(2)``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def encode(df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index, pd.Index]:
+    """Check a ``task, worker, label`` frame and map ids to indices.
+
+    Returns ``(task_idx, worker_idx, label, tasks, workers)``: integer codes (n_labels,),
+    the labels as float 0/1, and the task and worker ids in order of first appearance.
+    Every problem raises :class:`models.DataError` (a ``ValueError``) with one line that
+    names it and the fix.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(
+            f"GLAD.fit takes a pandas DataFrame with columns task, worker, label; "
+            f"got {type(df).__name__}"
+        )
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"missing column(s) {', '.join(map(repr, missing))}; "
+            "GLAD.fit needs exactly the columns task, worker, label"
+        )
+    extra = [c for c in df.columns if c not in COLUMNS]
+    if extra:
+        raise DataError(
+            f"unexpected column(s) {', '.join(map(repr, extra))}; GLAD.fit takes exactly "
+            "task, worker, label: pass df[['task', 'worker', 'label']]"
+        )
+    if len(df) == 0:
+        raise DataError("the frame has no rows: GLAD needs at least one label")
+    for col in COLUMNS:
+        na = df[col].isna().to_numpy()
+        if na.any():
+            raise DataError(
+                f"column {col!r} has {int(na.sum())} missing value(s) (first in row "
+                f"{show_id(df.index[np.argmax(na)])}); drop those rows (df.dropna())"
+            )
+    label = df["label"]
+    bad = ~label.isin([0, 1]).to_numpy()
+    if bad.any():
+        values = pd.unique(label[bad])
+        shown = ", ".join(map(show_id, values[:5])) + (", ..." if len(values) > 5 else "")
+        raise DataError(
+            f"labels must be 0 or 1 (binary GLAD); found {shown}; "
+            "recode the labels to 0/1 (one class against the rest)"
+        )
+    dup = df.duplicated(["task", "worker"]).to_numpy()
+    if dup.any():
+        first = df.iloc[int(np.argmax(dup))]
+        raise DataError(
+            f"{int(dup.sum())} duplicate (task, worker) pair(s), the first task="
+            f"{show_id(first['task'])}, worker={show_id(first['worker'])}; GLAD takes one label per "
+            "worker per task: keep one with df.drop_duplicates(['task', 'worker'])"
+        )
+    task_idx, tasks = pd.factorize(df["task"], sort=False)
+    worker_idx, workers = pd.factorize(df["worker"], sort=False)
+    return (
+        task_idx.astype(np.int32),
+        worker_idx.astype(np.int32),
+        (label.to_numpy() == 1).astype(float),
+        pd.Index(tasks, name="task"),
+        pd.Index(workers, name="worker"),
+    )
+
+
+# ------------------------------------------------------------- the model's steps
+#
+# ``params`` = {"alpha": (W,), "log_beta": (T,), "pi": ()}. ``data`` holds the label list
+# and every setting as arrays, so the compiled loop is shared across settings too.
+
+
 # ------------------------------------------------------------------ the registry entry
 
 
 def labels_data(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """A checked ``task, worker, label`` table as arrays (ids kept, as text)."""
-    from inference.em.glad import encode
-
     encode(df)  # every check of GLAD.fit, with its messages
     return {
         "task": df["task"].astype(str).to_numpy(),
@@ -241,36 +325,6 @@ def _from_frame(df: pd.DataFrame, **_: Any) -> dict[str, np.ndarray]:
     return labels_data(df)
 
 
-def em_estimates(data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """GLAD by EM: each task's label and P(label = 1), each worker's α, each task's β."""
-    from inference.em import GLAD
-
-    df = pd.DataFrame({k: data[k] for k in ("task", "worker", "label")})
-    fit = GLAD().fit(df)
-    tasks = pd.DataFrame(
-        {
-            "task": fit.labels_.index,
-            "label": fit.labels_.to_numpy(),
-            "p_label_1": fit.probas_[1].to_numpy(),
-            "beta": fit.betas_.reindex(fit.labels_.index).to_numpy(),
-            "majority_vote": majority_vote(df).reindex(fit.labels_.index).to_numpy(),
-        }
-    )
-    workers = pd.DataFrame({"worker": fit.alphas_.index, "alpha": fit.alphas_.to_numpy()})
-    workers = workers.sort_values("alpha", ascending=False)
-    return {
-        "summary": tasks,
-        "workers": workers,
-        "info": {
-            "lower_bound": fit.lower_bound_,
-            "n_iter": fit.n_iter_,
-            "converged": fit.converged_,
-            "class_prior": float(fit.class_prior_),
-            "n_labels": len(df),
-        },
-    }
-
-
 register(
     ModelSpec(
         name="glad",
@@ -278,6 +332,5 @@ register(
         title="GLAD: crowdsourced labels, worker ability and task difficulty (EM)",
         simulate=_simulate,
         from_frame=_from_frame,
-        em=em_estimates,
     )
 )

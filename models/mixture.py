@@ -174,35 +174,6 @@ def gaussian_mixture_pymc(data: Mapping[str, Any]):
     return model
 
 
-def em_estimates(data: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
-    """EM fit (full covariances, 5 restarts) as tables: components and assignments."""
-    from inference.em import GaussianMixture
-
-    X, k = data["X"], int(data["k"])
-    fit = GaussianMixture(k, n_init=5, random_state=seed).fit(X)
-    order = np.argsort(fit.means_[:, 0])
-    d = X.shape[1]
-    comps = pd.DataFrame({"component": np.arange(k), "weight": fit.weights_[order]})
-    for j in range(d):
-        comps[f"mean[{j}]"] = fit.means_[order, j]
-    for j in range(d):
-        comps[f"var[{j}]"] = fit.covariances_[order, j, j]
-    proba = fit.predict_proba(X)[:, order]
-    assign = pd.DataFrame({"row": np.arange(len(X)), "component": proba.argmax(1)})
-    assign["probability"] = proba.max(1)
-    return {
-        "summary": comps,
-        "assignments": assign,
-        "info": {
-            "lower_bound": fit.lower_bound_,
-            "n_iter": fit.n_iter_,
-            "converged": fit.converged_,
-            "bic": fit.bic(X),
-            "aic": fit.aic(X),
-        },
-    }
-
-
 register(
     ModelSpec(
         name="gaussian_mixture",
@@ -213,6 +184,5 @@ register(
         numpyro=gaussian_mixture_numpyro,
         from_frame=from_frame,
         params=("weights", "locs_first_frac", "locs_rest", "scales"),
-        em=em_estimates,
     )
 )

@@ -125,35 +125,6 @@ def _from_frame(df, q: int = 2, **_) -> dict:
     return ppca_data(numeric_table(df, "PPCA", " (empty cells are missing values)"), q)
 
 
-def em_estimates(data) -> dict:
-    """EM fit: loadings, the noise variance, the latent means and the imputed table."""
-    import pandas as pd
-
-    from inference.em import PPCA
-
-    X, q = data["X"], int(data["q"])
-    fit = PPCA(q).fit(X)
-    D = X.shape[1]
-    loadings = pd.DataFrame(
-        fit.components_.T, columns=[f"W[:,{j}]" for j in range(q)], index=pd.RangeIndex(D)
-    )
-    loadings.insert(0, "mean", fit.mean_)
-    loadings.insert(0, "feature", np.arange(D))
-    latent = pd.DataFrame(fit.transform(X), columns=[f"z[{j}]" for j in range(q)])
-    return {
-        "summary": loadings,
-        "latent": latent,
-        "imputed": pd.DataFrame(fit.impute(X)),
-        "info": {
-            "noise_variance": fit.noise_variance_,
-            "lower_bound": fit.lower_bound_,
-            "n_iter": fit.n_iter_,
-            "converged": fit.converged_,
-            "missing_values": int(np.isnan(X).sum()),
-        },
-    }
-
-
 register(
     ModelSpec(
         name="ppca",
@@ -163,6 +134,5 @@ register(
         numpyro=ppca_numpyro,
         from_frame=_from_frame,
         params=("mu", "W", "sigma"),
-        em=em_estimates,
     )
 )

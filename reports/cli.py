@@ -228,10 +228,11 @@ def fit(
         if value is not None:
             settings[name] = value
     if method == "auto":
-        method = "exact" if spec.exact is not None else "em" if spec.em is not None else "nuts"
+        has_em = spec.name in fitting.EM_FITS
+        method = "exact" if spec.exact is not None else "em" if has_em else "nuts"
     if method == "exact" and spec.exact is None:
         raise BadInput(f"{spec.name} has no closed-form posterior; use --method nuts")
-    if method == "em" and spec.em is None:
+    if method == "em" and spec.name not in fitting.EM_FITS:
         raise BadInput(f"{spec.name} has no EM fit; use --method exact or a sampler")
     if method not in ("exact", "em"):
         with user_input():

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -62,87 +61,14 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from inference.em.driver import em
 from models.base import DataError
+from models.glad import encode, show_id
 
 __all__ = ["GLAD", "e_step", "lower_bound", "m_step", "m_step_objective"]
 
-COLUMNS = ("task", "worker", "label")
 _LOG_BETA22 = math.log(6.0)  # log of the Beta(2, 2) normaliser 1 / B(2, 2)
 
 
 # ------------------------------------------------------------------ input checks
-
-
-def _show(value: Any) -> str:
-    """repr of an id or label as the user wrote it (``2``, not ``np.int64(2)``)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def encode(df: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.Index, pd.Index]:
-    """Check a ``task, worker, label`` frame and map ids to indices.
-
-    Returns ``(task_idx, worker_idx, label, tasks, workers)``: integer codes (n_labels,),
-    the labels as float 0/1, and the task and worker ids in order of first appearance.
-    Every problem raises :class:`models.DataError` (a ``ValueError``) with one line that
-    names it and the fix.
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise DataError(
-            f"GLAD.fit takes a pandas DataFrame with columns task, worker, label; "
-            f"got {type(df).__name__}"
-        )
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"missing column(s) {', '.join(map(repr, missing))}; "
-            "GLAD.fit needs exactly the columns task, worker, label"
-        )
-    extra = [c for c in df.columns if c not in COLUMNS]
-    if extra:
-        raise DataError(
-            f"unexpected column(s) {', '.join(map(repr, extra))}; GLAD.fit takes exactly "
-            "task, worker, label: pass df[['task', 'worker', 'label']]"
-        )
-    if len(df) == 0:
-        raise DataError("the frame has no rows: GLAD needs at least one label")
-    for col in COLUMNS:
-        na = df[col].isna().to_numpy()
-        if na.any():
-            raise DataError(
-                f"column {col!r} has {int(na.sum())} missing value(s) (first in row "
-                f"{_show(df.index[np.argmax(na)])}); drop those rows (df.dropna())"
-            )
-    label = df["label"]
-    bad = ~label.isin([0, 1]).to_numpy()
-    if bad.any():
-        values = pd.unique(label[bad])
-        shown = ", ".join(map(_show, values[:5])) + (", ..." if len(values) > 5 else "")
-        raise DataError(
-            f"labels must be 0 or 1 (binary GLAD); found {shown}; "
-            "recode the labels to 0/1 (one class against the rest)"
-        )
-    dup = df.duplicated(["task", "worker"]).to_numpy()
-    if dup.any():
-        first = df.iloc[int(np.argmax(dup))]
-        raise DataError(
-            f"{int(dup.sum())} duplicate (task, worker) pair(s), the first task="
-            f"{_show(first['task'])}, worker={_show(first['worker'])}; GLAD takes one label per "
-            "worker per task: keep one with df.drop_duplicates(['task', 'worker'])"
-        )
-    task_idx, tasks = pd.factorize(df["task"], sort=False)
-    worker_idx, workers = pd.factorize(df["worker"], sort=False)
-    return (
-        task_idx.astype(np.int32),
-        worker_idx.astype(np.int32),
-        (label.to_numpy() == 1).astype(float),
-        pd.Index(tasks, name="task"),
-        pd.Index(workers, name="worker"),
-    )
-
-
-# ------------------------------------------------------------- the model's steps
-#
-# ``params`` = {"alpha": (W,), "log_beta": (T,), "pi": ()}. ``data`` holds the label list
-# and every setting as arrays, so the compiled loop is shared across settings too.
 
 
 def _log_prior(params, data):
@@ -520,7 +446,7 @@ class GLAD(BaseEstimator):
             unknown = ids[~ids.isin(known)]
             if len(unknown):
                 raise DataError(
-                    f"{what} {_show(unknown[0])} was not in the fitted data; GLAD's parameters "
+                    f"{what} {show_id(unknown[0])} was not in the fitted data; GLAD's parameters "
                     f"are per {what}: refit with it included"
                 )
         # Re-index to the fitted parameters; tasks absent from X add log p(∅) = 0.

@@ -45,7 +45,9 @@ def test_nuts_on_the_declarative_mixture_agrees_with_em(data, em_diag, sampler):
 
 
 def test_em_estimates_are_sorted_tables(data):
-    est = models.get("gaussian_mixture").em(data)
+    from reports.fitting import EM_FITS
+
+    est = EM_FITS["gaussian_mixture"](data)
     comps = est["summary"]
     assert list(comps["component"]) == [0, 1, 2]
     assert np.all(np.diff(comps["mean[0]"]) > 0)

@@ -12,7 +12,7 @@ import arviz as az
 import pandas as pd
 import pytest
 
-from reports.executor import ExecutorError, open_executor
+from reports.executor import ExecutorError, check_scheduler, open_executor
 
 ROOT = Path(__file__).resolve().parents[2]
 BAYESMIN = [sys.executable, "-c", "from reports.cli import run; run()"]
@@ -37,11 +37,9 @@ def test_a_failing_task_is_an_error_row_and_the_rest_go_on(workers):
 
 def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(ExecutorError, match="cannot reach the Dask scheduler"):
-        with open_executor(scheduler="tcp://127.0.0.1:9"):
-            pass
+        check_scheduler("tcp://127.0.0.1:9")
     with pytest.raises(ExecutorError, match="not an address"):
-        with open_executor(scheduler="nowhere"):
-            pass
+        check_scheduler("nowhere")
 
 
 def test_a_service_that_is_not_dask_is_named_as_such():
@@ -61,8 +59,7 @@ def test_a_service_that_is_not_dask_is_named_as_such():
     port = server.getsockname()[1]
     try:
         with pytest.raises(ExecutorError, match="not a Dask scheduler"):
-            with open_executor(scheduler=f"tcp://127.0.0.1:{port}"):
-                pass
+            check_scheduler(f"tcp://127.0.0.1:{port}")
     finally:
         server.close()
 
