@@ -17,7 +17,9 @@ The anchors, same spelling scheme: ``advi:pymc`` / ``fullrank_advi:pymc`` (PyMC'
 ``AutoNormal`` / ``AutoMultivariateNormal``).
 
 The entropy H[q] = Σ log L_ii + d/2 (1 + log 2π) is exact; E_q log p̃ is estimated with
-``elbo_draws`` draws per step; Adam (optax) with a step size that decays. The draws the
+``elbo_draws`` draws per step; Adam (optax) with a step size that decays, and q's
+parameters are the average of the iterates over the last quarter of the run
+(Polyak & Juditsky 1992), which removes the optimiser's jitter around the optimum. The draws the
 sampler returns are ``chains × draws`` independent draws of q mapped back to the
 model's space, so every diagnostic of the suite applies (ESS is then ≈ the number of
 draws). The ELBO history is in ``attrs["elbo"]``.
@@ -38,7 +40,7 @@ import numpy as np
 
 from inference.results import from_arrays
 
-__all__ = ["advi"]
+__all__ = ["advi", "fit_gaussian"]
 
 _COMPILED: dict[tuple, Any] = {}
 
@@ -72,13 +74,27 @@ def _program(ld, dim: int, steps: int, elbo_draws: int, fullrank: bool, learning
             params["log_sd"] = jnp.full(dim, -1.0)
         state = optimiser.init(params)
 
-        def step(carry, key):
-            params, state = carry
+        # Polyak–Ruppert: the answer is the average of the iterates over the last quarter
+        # of the run. Stochastic gradients leave the last iterate jittering around the
+        # optimum by about the step size; the average removes most of that jitter. Too
+        # few steps is another error — a bias along badly conditioned directions (0.2–0.3
+        # posterior sd on a regression with correlations of 0.95 after 2,500 steps, 0.02
+        # after 10,000) — which only more steps fix: hence the default step count.
+        start_avg = steps - steps // 4
+
+        def step(carry, inputs):
+            params, state, avg = carry
+            key, i = inputs
             loss, grads = jax.value_and_grad(neg_elbo)(params, key)
             updates, state = optimiser.update(grads, state, params)
-            return (optax.apply_updates(params, updates), state), -loss
+            params = optax.apply_updates(params, updates)
+            weight = jnp.where(i >= start_avg, 1.0 / (i - start_avg + 1.0), 0.0)
+            avg = jax.tree.map(lambda a, p: a + weight * (p - a), avg, params)
+            return (params, state, avg), -loss
 
-        (params, _), elbo = jax.lax.scan(step, (params, state), jax.random.split(key, steps))
+        keys = jax.random.split(key, steps)
+        carry = (params, state, params)
+        (_, _, params), elbo = jax.lax.scan(step, carry, (keys, jnp.arange(steps)))
         return params, elbo
 
     return jax.jit(run), unpack
@@ -100,11 +116,11 @@ def advi(
 ):
     """``inference.sample(target, "advi" | "fullrank_advi")``: fit q, return its draws.
 
-    ``steps`` optimisation steps (default ``max(2000, 5·tune)``); ``elbo_draws`` Monte
+    ``steps`` optimisation steps (default ``max(10000, 10·tune)``, as PyMC's ``pm.fit``); ``elbo_draws`` Monte
     Carlo draws per ELBO gradient; ``learning_rate`` Adam's initial step (decays ×0.1
     over the run).
     """
-    steps = int(steps if steps is not None else max(2000, 5 * int(tune)))
+    steps = int(steps if steps is not None else max(10000, 10 * int(tune)))
     if steps < 1 or elbo_draws < 1 or not learning_rate > 0:
         raise ValueError("steps and elbo_draws must be >= 1 and learning_rate > 0")
     dim = ld.dim
@@ -225,7 +241,7 @@ def numpyro_advi(
     from numpyro.infer import SVI, Trace_ELBO
     from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 
-    steps = int(steps if steps is not None else max(2000, 5 * int(tune)))
+    steps = int(steps if steps is not None else max(10000, 10 * int(tune)))
     dim = ld.dim
 
     def model():
@@ -248,3 +264,71 @@ def numpyro_advi(
     )
     idata = _draws_of_q(ld, samples["zeta"], -np.asarray(result.losses))
     return idata, 0.0, time.perf_counter() - t0
+
+
+# ------------------------------------------------------------- ADVI from a chosen start
+
+
+def fit_gaussian(
+    ld,
+    start,
+    *,
+    fullrank: bool = True,
+    seed: int = 0,
+    steps: int = 2000,
+    elbo_draws: int = 8,
+    learning_rate: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ADVI's q = N(m, LLᵀ) fitted from the mean ``start``: the reverse-KL fit itself.
+
+    The same program as :func:`advi` (Kucukelbir et al. 2017), but the starting mean
+    is the caller's instead of a jittered initial point, so that topic 5 can show that
+    *where* stochastic-gradient descent on KL(q ‖ p) starts decides which mode of a
+    multimodal p it ends on. Compiled programs are shared with :func:`advi`.
+
+    Parameters
+    ----------
+    ld : inference.bridge.LogDensity
+        The target's unconstrained log density.
+    start : array_like, shape (ld.dim,)
+        q's initial mean (its initial sd is e⁻¹ ≈ 0.37 in every coordinate).
+    fullrank : bool
+        Full-rank L (default) or mean-field (diagonal L).
+    seed, steps, elbo_draws, learning_rate
+        As in :func:`advi`.
+
+    Returns
+    -------
+    mean : ndarray (d,)
+    scale_tril : ndarray (d, d)
+        Lower-triangular L with q's covariance LLᵀ.
+    elbo : ndarray (steps,)
+        The single-step Monte Carlo ELBO estimates, *with* the entropy's constant
+        d/2 (1 + log 2π) (which :func:`advi`'s ``attrs["elbo"]`` leaves out), so the
+        trace estimates log p(X) − KL(q ‖ p) where the log density is normalised.
+    """
+    dim = ld.dim
+    start = np.asarray(start, dtype=float).reshape(-1)
+    if start.shape != (dim,):
+        raise ValueError(
+            f"start has {start.size} coordinate(s) but the target has {dim}; pass one per coordinate"
+        )
+    steps = int(steps)
+    if steps < 1 or elbo_draws < 1 or not learning_rate > 0:
+        raise ValueError("steps and elbo_draws must be >= 1 and learning_rate > 0")
+    key = (ld, dim, steps, int(elbo_draws), bool(fullrank), float(learning_rate))
+    if key not in _COMPILED:
+        run, unpack = _program(ld, dim, steps, int(elbo_draws), bool(fullrank), learning_rate)
+        compiled = run.lower(jax.random.PRNGKey(seed), jnp.asarray(start)).compile()
+        _COMPILED[key] = (compiled, unpack)
+        while len(_COMPILED) > 8:
+            _COMPILED.pop(next(iter(_COMPILED)))
+    compiled, unpack = _COMPILED[key]
+    params, elbo = jax.block_until_ready(compiled(jax.random.PRNGKey(seed), jnp.asarray(start)))
+    m, L = unpack(params)
+    elbo = np.asarray(elbo) + 0.5 * dim * (1.0 + np.log(2.0 * np.pi))
+    if not np.isfinite(elbo[-1]):
+        raise FloatingPointError(
+            "the ELBO became non-finite; lower learning_rate or raise elbo_draws"
+        )
+    return np.asarray(m), np.asarray(L), elbo

@@ -235,4 +235,6 @@ def _load_all() -> None:
         linear_regression,
         mixture,
         ppca,
+        rvm,
+        targets,
     )

@@ -208,7 +208,7 @@ def fit(
         str,
         typer.Option(
             help="'exact' (closed form, where there is one), 'em' (EM point estimates), "
-            "or a sampler."
+            "'evidence' (type-II ML: the RVM), or a sampler."
         ),
     ] = "auto",
     k: Annotated[int | None, typer.Option(help="Mixtures: the number of components.")] = None,
@@ -227,14 +227,18 @@ def fit(
     for name, value in (("k", k), ("q", q)):
         if value is not None:
             settings[name] = value
+    point = [m for m, fits in fitting.POINT_FITS.items() if spec.name in fits]
     if method == "auto":
-        has_em = spec.name in fitting.EM_FITS
-        method = "exact" if spec.exact is not None else "em" if has_em else "nuts"
+        method = "exact" if spec.exact is not None else point[0] if point else "nuts"
     if method == "exact" and spec.exact is None:
-        raise BadInput(f"{spec.name} has no closed-form posterior; use --method nuts")
-    if method == "em" and spec.name not in fitting.EM_FITS:
-        raise BadInput(f"{spec.name} has no EM fit; use --method exact or a sampler")
-    if method not in ("exact", "em"):
+        other = f"--method {point[0]} or a sampler" if point else "--method nuts"
+        raise BadInput(f"{spec.name} has no closed-form posterior; use {other}")
+    if method in fitting.POINT_FITS and method not in point:
+        label = {"em": "EM", "evidence": "type-II ML (evidence)"}[method]
+        have = [*(["exact"] if spec.exact is not None else []), *point]
+        other = " or ".join([*(f"--method {m}" for m in have), "a sampler (--method nuts)"])
+        raise BadInput(f"{spec.name} has no {label} fit; use {other}")
+    if method not in ("exact", *fitting.POINT_FITS):
         with user_input():
             inference.resolve_sampler(method)
     for name, value in (("draws", draws), ("chains", chains)):

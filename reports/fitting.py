@@ -15,6 +15,7 @@ import diagnostics
 import inference
 import models
 from inference.em import GLAD, PPCA, GaussianMixture
+from inference.evidence import RVR
 from models import glad as glad_model
 from models import linear_regression as lr
 from reports.html import write_atomic
@@ -156,6 +157,58 @@ def glad_tables(data: Mapping[str, Any]) -> dict[str, Any]:
 EM_FITS = {"gaussian_mixture": mixture_tables, "ppca": ppca_tables, "glad": glad_tables}
 
 
+# ------------------------------------------------------------- type-II ML (evidence) fits
+
+
+def rvr_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Relevance vector regression (type-II ML) on ``ard_regression`` data, in the user's units.
+
+    ``summary``: one row per relevance vector (its row in the table, its features, weight,
+    α); ``predictions``: each row's predictive mean and sd. ``from_frame`` standardised
+    features and target; they are mapped back with the stored shifts and scales.
+    """
+    x, t = np.asarray(data["x"]), np.asarray(data["t"])
+    fit = RVR(kernel="rbf", gamma=float(data["gamma"])).fit(x, t)
+    t_mean, t_sd = float(data.get("t_mean", 0.0)), float(data.get("t_sd", 1.0))
+    x_mean = np.asarray(data.get("x_mean", np.zeros(x.shape[1])))
+    x_sd = np.asarray(data.get("x_sd", np.ones(x.shape[1])))
+    rows = fit.relevance_indices_
+    summary = pd.DataFrame({"row": rows})
+    for j in range(x.shape[1]):
+        summary[f"x{j}"] = x[rows, j] * x_sd[j] + x_mean[j]
+    # Kernel weights of the standardised target, scaled to the user's units.
+    offset = 1 if fit.bias_used_ else 0
+    summary["weight"] = fit.coef_[offset:] * t_sd
+    summary["alpha"] = fit.alpha_[offset:]
+    mean, sd = fit.predict(x, return_std=True)
+    predictions = pd.DataFrame(
+        {
+            "row": np.arange(len(t)),
+            "target": t * t_sd + t_mean,
+            "predicted_mean": mean * t_sd + t_mean,
+            "predicted_sd": sd * t_sd,
+        }
+    )
+    return {
+        "summary": summary,
+        "predictions": predictions,
+        "info": {
+            "relevance_vectors": len(rows),
+            "bias": float(fit.coef_[0] * t_sd + t_mean) if fit.bias_used_ else t_mean,
+            "noise_sd": float(np.sqrt(fit.noise_variance_) * t_sd),
+            "log_evidence": float(fit.log_evidence_[-1]),
+            "n_iter": int(fit.n_iter_),
+            "converged": bool(fit.converged_),
+            "gamma": float(data["gamma"]),
+        },
+    }
+
+
+EVIDENCE_FITS = {"ard_regression": rvr_tables}
+# ``--method NAME`` -> the models it fits by a point-estimate routine, each writing tables.
+POINT_FITS = {"em": EM_FITS, "evidence": EVIDENCE_FITS}
+
+
 def fit_and_write(
     spec: models.ModelSpec,
     data: Mapping[str, Any],
@@ -172,7 +225,8 @@ def fit_and_write(
 ) -> list[Path]:
     """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc``,
     ``estimates.csv`` (regression: MLE, MAP and posterior per feature) or the EM tables
-    (``method="em"``: the :data:`EM_FITS` tables as CSV, its ``info`` in ``fit.json``).
+    (``method="em"`` or ``"evidence"``: the :data:`POINT_FITS` tables as CSV, their
+    ``info`` in ``fit.json``).
     Nothing is written before the fit has succeeded."""
     out = Path(out)
     meta: dict[str, Any] = {
@@ -189,9 +243,9 @@ def fit_and_write(
         exact = spec.exact(data)
         summary = exact_summary(exact, feature_names)
         meta["posterior"] = {k: _family(v) for k, v in exact.items()}
-    elif method == "em":
-        tables = dict(EM_FITS[spec.name](data))
-        meta["em"] = tables.pop("info", {})
+    elif method in POINT_FITS:
+        tables = dict(POINT_FITS[method][spec.name](data))
+        meta[method] = tables.pop("info", {})
         summary = tables.pop("summary")
         for name, table in tables.items():
             files[f"{name}.csv"] = table.to_csv(index=False)

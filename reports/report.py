@@ -82,12 +82,14 @@ class Context:
 
 
 def _builders() -> dict[int, Callable[[Section, Context], None]]:
-    from reports.sections import topic1, topic2, topic3, topic6, topic7, topic8
+    from reports.sections import topic1, topic2, topic3, topic4, topic5, topic6, topic7, topic8
 
     return {
         1: topic1.build,
         2: topic2.build,
         3: topic3.build,
+        4: topic4.build,
+        5: topic5.build,
         6: topic6.build,
         7: topic7.build,
         8: topic8.build,
