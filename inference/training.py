@@ -1,0 +1,123 @@
+"""A resumable stochastic-gradient loop for the neural models (topics 9 and 10).
+
+One optimiser step is a pure function ``step(carry, key) -> (carry, loss)`` that draws its
+own minibatch from data held on the device; :func:`train` runs ``chunk`` of them inside
+one jitted ``lax.scan`` (a Python loop per step costs more than the step itself for the
+small networks of the course on a CPU), then hands the state to ``callback`` — where the
+caller draws its progress bar and writes its checkpoint. The loop itself writes nothing:
+files are the report layer's business (``reports/training.py``).
+
+Resuming is exact: the state carries the step count and the loop derives the key of
+the chunk that starts at step ``s`` as ``fold_in(key, s)``, so a run stopped after any chunk and resumed from its
+checkpoint takes the same steps as one that was never stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["TrainState", "init_state", "train"]
+
+
+class TrainState(NamedTuple):
+    """What a checkpoint holds.
+
+    Attributes
+    ----------
+    carry : pytree
+        Whatever the step function updates: ``(params, optax state)``, or NumPyro's
+        ``SVIState``.
+    step : int array
+        Optimiser steps taken so far.
+    """
+
+    carry: Any
+    step: jax.Array
+
+
+_COMPILED: dict[Any, Callable] = {}
+
+
+def _chunk_fn(step: Callable, chunk: int) -> Callable:
+    key = (step, chunk)
+    if key not in _COMPILED:
+
+        def run(state: TrainState, key: jax.Array):
+            keys = jax.random.split(key, chunk)
+            carry, losses = jax.lax.scan(step, state.carry, keys)
+            return TrainState(carry, state.step + chunk), losses
+
+        if len(_COMPILED) > 16:  # bounded: a long session trains many models
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = jax.jit(run)
+    return _COMPILED[key]
+
+
+def train(
+    step: Callable[[Any, jax.Array], tuple[Any, jax.Array]],
+    state: TrainState,
+    n_steps: int,
+    *,
+    key: jax.Array,
+    chunk: int = 100,
+    callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+) -> tuple[TrainState, np.ndarray]:
+    """Run ``step`` until ``state.step`` reaches ``n_steps``.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(carry, key) -> (carry, loss)``: one optimiser step, pure and jit-able
+        (the loop counts the steps). Reuse one function object across calls: compiled programs are
+        cached by it.
+    state : TrainState
+        Where to start (fresh, or loaded from a checkpoint written by a callback).
+    n_steps : int
+        Total steps wanted, counting those already in ``state``.
+    key : jax.Array
+        The run's key; the chunk that starts at step ``s`` uses ``fold_in(key, s)``.
+    chunk : int
+        Steps per compiled call; the callback runs between chunks.
+    callback : callable, optional
+        ``callback(state, losses)`` after each chunk, ``losses`` that chunk's per-step
+        losses. Returning ``True`` stops training early (the state so far is returned).
+
+    Returns
+    -------
+    state : TrainState
+    losses : ndarray
+        Per-step losses of the steps run by this call.
+    """
+    if n_steps < 0 or chunk < 1:
+        raise ValueError(f"need n_steps >= 0 and chunk >= 1, got {n_steps} and {chunk}")
+    done = int(state.step)
+    if done > n_steps:
+        raise ValueError(
+            f"the state has already taken {done} steps, more than the {n_steps} asked for; "
+            "ask for more steps or start afresh"
+        )
+    history = []
+    while done < n_steps:
+        size = min(chunk, n_steps - done)
+        run = _chunk_fn(step, size)
+        state, losses = run(state, jax.random.fold_in(key, done))
+        losses = np.asarray(losses)
+        history.append(losses)
+        done = int(state.step)
+        if not np.all(np.isfinite(losses)):
+            raise FloatingPointError(
+                f"the loss became non-finite by step {done}; lower the learning rate"
+            )
+        if callback is not None and callback(state, losses):
+            break
+    return state, np.concatenate(history) if history else np.zeros(0)
+
+
+def init_state(carry: Any) -> TrainState:
+    """A fresh :class:`TrainState`: ``carry`` at step 0."""
+    return TrainState(carry, jnp.zeros((), jnp.int32))
