@@ -231,10 +231,12 @@ def _load_all() -> None:
         bayes_net,
         benchmarks,
         conjugate,
+        diffusion,
         glad,
         linear_regression,
         mixture,
         ppca,
         rvm,
         targets,
+        vae,
     )

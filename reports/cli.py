@@ -213,16 +213,37 @@ def fit(
     ] = "auto",
     k: Annotated[int | None, typer.Option(help="Mixtures: the number of components.")] = None,
     q: Annotated[int | None, typer.Option(help="PPCA: the latent dimension.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="vae, ddpm: 'quick' (default) or 'full' training.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="ddpm: moons (default), swissroll or digits.")
+    ] = None,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     seed: int = 0,
 ) -> None:
-    """Fit one model to your data (CSV) or its built-in data; write estimates to --out."""
+    """Fit one model to your data (CSV) or its built-in data; write estimates to --out.
+
+    The networks (vae, ddpm) train on built-in data with a progress bar and resume from
+    their checkpoint in --out when rerun.
+    """
     import inference
-    from reports import fitting
+    from reports import fitting, neural
 
     spec = _spec(model)
+    if spec.name in neural.NEURAL_MODELS:
+        given = {"--data": data, "--target": target, "--column": column, "--set": set_}
+        given |= {"--k": k, "--q": q, "--method": None if method == "auto" else method}
+        extra = [name for name, value in given.items() if value]
+        if extra:
+            raise BadInput(f"{spec.name} trains on built-in data; drop {', '.join(extra)}")
+        _fit_network(spec.name, out, profile or "quick", dataset, seed)
+        return
+    if profile is not None or dataset is not None:
+        flag = "--profile" if profile is not None else "--dataset"
+        raise BadInput(f"{flag} is for the networks (vae, ddpm), not {spec.name}")
     settings = _settings(set_)
     for name, value in (("k", k), ("q", q)):
         if value is not None:
@@ -264,6 +285,31 @@ def fit(
         seed=seed,
         progress=sys.stderr.isatty(),
     )
+    for path in written:
+        typer.echo(str(path))
+
+
+def _fit_network(model: str, out: Path, profile: str, dataset: str | None, seed: int) -> None:
+    from reports import neural
+    from reports.checkpoint import CheckpointError
+
+    with user_input():
+        run = neural.make_run(model, profile=profile, dataset=dataset, seed=seed)
+    try:
+        neural.start_state(run, out, seed)  # refuse another run's checkpoint before any work
+    except CheckpointError as err:
+        raise BadInput(str(err)) from None
+    with _progress() as bar:
+        task = bar.add_task(f"{model}: training", total=run.trainer.config.steps)
+
+        def show(step: int, total: int, loss: float) -> None:
+            text = f"{model}: loss {loss:.4g}" if loss == loss else f"{model}: compiling"
+            bar.update(task, completed=step, total=total, description=text)
+
+        try:
+            written = neural.fit_neural(run, out, seed=seed, on_progress=show)
+        except CheckpointError as err:
+            raise BadInput(str(err)) from None
     for path in written:
         typer.echo(str(path))
 

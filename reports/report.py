@@ -82,7 +82,18 @@ class Context:
 
 
 def _builders() -> dict[int, Callable[[Section, Context], None]]:
-    from reports.sections import topic1, topic2, topic3, topic4, topic5, topic6, topic7, topic8
+    from reports.sections import (
+        topic1,
+        topic2,
+        topic3,
+        topic4,
+        topic5,
+        topic6,
+        topic7,
+        topic8,
+        topic9,
+        topic10,
+    )
 
     return {
         1: topic1.build,
@@ -93,6 +104,8 @@ def _builders() -> dict[int, Callable[[Section, Context], None]]:
         6: topic6.build,
         7: topic7.build,
         8: topic8.build,
+        9: topic9.build,
+        10: topic10.build,
     }
 
 

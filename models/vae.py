@@ -1,0 +1,290 @@
+"""Topic 9: the variational autoencoder on binarised 8×8 digits.
+
+The generative model (Kingma & Welling 2014, their "M1" with a Bernoulli decoder)
+
+    p(z) = N(z | 0, I),   z ∈ R^L
+    p(x | z) = Π_{j=1}^{64} Bernoulli(x_j | σ(f_θ(z)_j))       (the decoder f_θ)
+
+and the amortised variational posterior (the encoder g_φ)
+
+    q(z | x) = N(z | μ_φ(x), diag σ_φ(x)²),   (μ_φ(x), log σ_φ(x)) = g_φ(x).
+
+Training maximises the ELBO, E_q log p(x | z) − KL(q(z | x) ‖ p(z)) ≤ log p(x), by SVI
+with the reparameterisation z = μ + σ ⊙ ε, ε ~ N(0, I) (:mod:`inference.svi`). The
+course writes the same objective as "reconstruction error + closeness of Q(z|x) to the
+prior".
+
+Notation → code: θ is the decoder's weights (:class:`Decoder`, NumPyro parameter
+``decoder$params``), φ the encoder's (:class:`Encoder`, ``encoder$params``); L is
+``latent_dim``; x is a row of ``x_train``; the latent sample site is ``z``, the
+observed one ``x``.
+
+Everything here is written twice on purpose: once declaratively (:func:`model` and
+:func:`guide`, with the networks registered through
+:func:`numpyro.contrib.module.eqx_module`) for training, and once as plain JAX
+functions of the same networks (:func:`log_px_z`, :func:`log_qz_x`, :func:`log_pz`)
+for the metrics, so that an importance-weighted bound with k = 1,000 samples per image
+does not go through NumPyro's effect handlers.
+
+All arrays are float32. ``import inference`` turns JAX's x64 mode on for the whole
+process, and one float64 array (a default ``jnp.zeros``, a default ``random.normal``)
+silently promotes a whole network to float64 — several times slower on a CPU, far
+slower on a GPU.
+
+References
+----------
+Kingma, D. P. & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*.
+Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance weighted autoencoders.
+*ICLR*.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.contrib.module import eqx_module
+
+from models.base import ModelSpec, register
+
+__all__ = [
+    "N_PIXELS",
+    "Decoder",
+    "Encoder",
+    "Normal32",
+    "digits",
+    "guide",
+    "independent_pixels",
+    "log_px_z",
+    "log_pz",
+    "log_qz_x",
+    "model",
+    "networks",
+    "vae_numpyro",
+]
+
+N_PIXELS = 64
+_F32 = jnp.float32
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# ------------------------------------------------------------------------------ data
+
+
+def digits(seed: int = 0, test_size: float = 0.2) -> dict[str, np.ndarray]:
+    """scikit-learn's 1,797 handwritten digits, binarised, split train/test.
+
+    Pixels (0-16 ink levels) become 1 where they exceed 7. Binary pixels make the
+    Bernoulli likelihood a proper probability of the data, so every log-likelihood
+    (the ELBO, the IWAE bound, the independent-pixel baseline) is in nats per image,
+    ≤ 0, and directly comparable; a Bernoulli "likelihood" of grey levels would not be
+    a distribution over the data at all.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the stratified split (each digit keeps its share in both parts).
+    test_size : float
+        Fraction held out for testing, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``x_train`` (n_train, 64) and ``x_test`` (n_test, 64) float32 in {0, 1};
+        ``y_train``, ``y_test`` int32 digit labels (used for plots only). With the
+        defaults, 1,437 training and 360 test images.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be in (0, 1), got {test_size}; pass e.g. 0.2")
+    raw = load_digits()
+    x = (raw.data > 7).astype(np.float32)
+    y = raw.target.astype(np.int32)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
+    return {"x_train": x_train, "x_test": x_test, "y_train": y_train, "y_test": y_test}
+
+
+def independent_pixels(x_train, x_test) -> float:
+    """Test log-likelihood per image (nats) of the independent-pixel Bernoulli model.
+
+    The baseline every latent-variable model must beat: p(x) = Π_j p_j^{x_j} (1 −
+    p_j)^{1 − x_j}, each p_j estimated on the training set with add-one (Laplace)
+    smoothing, p_j = (Σ_n x_nj + 1) / (N + 2), so that a pixel never inked in training
+    does not give a test image probability 0.
+    """
+    x_train = np.asarray(x_train, dtype=np.float64)
+    x_test = np.asarray(x_test, dtype=np.float64)
+    p = (x_train.sum(0) + 1.0) / (x_train.shape[0] + 2.0)
+    ll = x_test @ np.log(p) + (1.0 - x_test) @ np.log1p(-p)
+    return float(ll.mean())
+
+
+# -------------------------------------------------------------------------- networks
+
+
+class Encoder(eqx.Module):
+    """g_φ: an image (64,) → (μ, log σ) of q(z | x), each (latent_dim,).
+
+    One MLP with 2·latent_dim outputs: the first half is μ, the second log σ (log σ,
+    not σ, so that the output is unconstrained).
+    """
+
+    mlp: eqx.nn.MLP
+    latent_dim: int = eqx.field(static=True)
+
+    def __init__(self, latent_dim: int, hidden: int, depth: int, *, key: jax.Array):
+        self.latent_dim = latent_dim
+        self.mlp = eqx.nn.MLP(
+            N_PIXELS, 2 * latent_dim, hidden, depth, activation=jax.nn.relu, dtype=_F32, key=key
+        )
+
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        out = self.mlp(x)
+        return out[: self.latent_dim], out[self.latent_dim :]
+
+
+class Decoder(eqx.Module):
+    """f_θ: a latent point (latent_dim,) → 64 Bernoulli logits of p(x | z)."""
+
+    mlp: eqx.nn.MLP
+
+    def __init__(self, latent_dim: int, hidden: int, depth: int, *, key: jax.Array):
+        self.mlp = eqx.nn.MLP(
+            latent_dim, N_PIXELS, hidden, depth, activation=jax.nn.relu, dtype=_F32, key=key
+        )
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        return self.mlp(z)
+
+
+def networks(
+    latent_dim: int = 2, hidden: int = 256, depth: int = 1, *, key: jax.Array
+) -> tuple[Encoder, Decoder]:
+    """A freshly initialised (encoder, decoder) pair, float32.
+
+    ``depth`` is the number of hidden layers of each MLP, ``hidden`` their width.
+    """
+    if latent_dim < 1:
+        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}; pass e.g. 2")
+    if hidden < 1 or depth < 1:
+        raise ValueError(f"need hidden >= 1 and depth >= 1, got {hidden} and {depth}")
+    k_enc, k_dec = jax.random.split(key)
+    return Encoder(latent_dim, hidden, depth, key=k_enc), Decoder(
+        latent_dim, hidden, depth, key=k_dec
+    )
+
+
+# --------------------------------------------------------------- declarative program
+
+
+class Normal32(dist.Normal):
+    """NumPyro's ``Normal`` whose draws keep the dtype of its parameters.
+
+    ``dist.Normal.sample`` draws ε with ``random.normal``'s default dtype — float64
+    once x64 is on — and ``μ + σε`` then promotes the whole decoder to float64. Same
+    reparameterised draw, ε in the dtype of ``loc``.
+    """
+
+    def sample(self, key, sample_shape=()):
+        eps = jax.random.normal(
+            key, sample_shape + self.batch_shape + self.event_shape, dtype=jnp.result_type(self.loc)
+        )
+        return self.loc + eps * self.scale
+
+
+def model(x: jax.Array, decoder: Decoder) -> None:
+    """p(x | z) p(z) over a batch: sites ``z`` (batch, L) and observed ``x`` (batch, 64).
+
+    ``decoder`` gives the architecture and the initial weights; SVI substitutes the
+    current weights through the NumPyro parameter ``decoder$params``.
+    """
+    net = eqx_module("decoder", decoder)
+    latent_dim = net.mlp.in_size
+    with numpyro.plate("batch", x.shape[0]):
+        z = numpyro.sample(
+            "z", Normal32(jnp.zeros(latent_dim, _F32), jnp.ones(latent_dim, _F32)).to_event(1)
+        )
+        logits = jax.vmap(net)(z)
+        numpyro.sample("x", dist.Bernoulli(logits=logits).to_event(1), obs=x)
+
+
+def guide(x: jax.Array, encoder: Encoder) -> None:
+    """q(z | x) = N(μ_φ(x), diag σ_φ(x)²) over a batch; site ``z`` (batch, L).
+
+    ``Normal`` has ``rsample``, so NumPyro's ``Trace_ELBO`` differentiates through
+    z = μ + σ ε: the reparameterisation trick.
+    """
+    net = eqx_module("encoder", encoder)
+    with numpyro.plate("batch", x.shape[0]):
+        mu, log_sigma = jax.vmap(net)(x)
+        numpyro.sample("z", Normal32(mu, jnp.exp(log_sigma)).to_event(1))
+
+
+_DEFAULT_NETS: dict[tuple[int, int, int], tuple[Encoder, Decoder]] = {}
+
+
+def _default_networks(latent_dim: int = 2, hidden: int = 256, depth: int = 1):
+    key = (latent_dim, hidden, depth)
+    if key not in _DEFAULT_NETS:
+        _DEFAULT_NETS[key] = networks(latent_dim, hidden, depth, key=jax.random.PRNGKey(0))
+    return _DEFAULT_NETS[key]
+
+
+def vae_numpyro(x_train, x_test=None, y_train=None, y_test=None, *, latent_dim: int = 2):
+    """The registered program: :func:`model` on ``x_train`` with default networks.
+
+    Takes the :func:`digits` dict as keyword arguments (``x_test`` and the labels are
+    accepted and ignored), as every registry model does. The VAE is fitted by SVI with
+    its guide — :class:`inference.svi.VAETrainer` — not by a sampler: NUTS here would
+    sample the 2 × 1,437 latent coordinates with the decoder frozen at its initial
+    weights.
+    """
+    _, decoder = _default_networks(latent_dim)
+    model(jnp.asarray(x_train, _F32), decoder)
+
+
+def _simulate(seed: int = 0, **sizes) -> dict:
+    return digits(seed, **sizes)
+
+
+register(
+    ModelSpec(
+        name="vae",
+        topic=9,
+        title="Variational autoencoder: Bernoulli decoder, Gaussian encoder, binarised digits",
+        simulate=_simulate,
+        numpyro=vae_numpyro,
+        tags=("neural", "svi"),
+    )
+)
+
+
+# ------------------------------------------------------------- plain-JAX densities
+
+
+def log_px_z(decoder: Decoder, x: jax.Array, z: jax.Array) -> jax.Array:
+    """log p(x | z) = Σ_j [x_j log σ(ℓ_j) + (1 − x_j) log σ(−ℓ_j)], ℓ = f_θ(z).
+
+    One image x (64,) and one latent point z (L,); vmap for batches. Same density as
+    the ``x`` site of :func:`model`.
+    """
+    logits = decoder(z)
+    return jnp.sum(x * jax.nn.log_sigmoid(logits) + (1.0 - x) * jax.nn.log_sigmoid(-logits))
+
+
+def log_qz_x(mu: jax.Array, log_sigma: jax.Array, z: jax.Array) -> jax.Array:
+    """log N(z | μ, diag σ²) for one latent point (L,), given the encoder's output."""
+    eps = (z - mu) * jnp.exp(-log_sigma)
+    return jnp.sum(-0.5 * eps**2 - log_sigma - 0.5 * _LOG_2PI)
+
+
+def log_pz(z: jax.Array) -> jax.Array:
+    """log N(z | 0, I) for one latent point (L,)."""
+    return jnp.sum(-0.5 * z**2 - 0.5 * _LOG_2PI)

@@ -1,0 +1,247 @@
+"""DDPM (Ho et al. 2020): schedule, forward process, posterior, sampler, training, resume."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import inference  # noqa: F401 - turns x64 on, as in real use: float32 must survive it
+from diagnostics.distance import ddpm_metrics
+from inference.diffusion import (
+    DDPMConfig,
+    DDPMTrainer,
+    ddpm_config,
+    linear_schedule,
+    mean_from_eps,
+    posterior_mean_variance,
+    q_sample,
+    sample_ddpm,
+)
+from inference.training import train
+from models.diffusion import dataset
+
+SCHEDULE = linear_schedule()  # Ho et al.: T = 1000, beta from 1e-4 to 0.02
+#: Small enough to train in seconds, big enough to beat a Gaussian on the moons.
+TINY = dict(hidden=64, depth=3, steps=3000, learning_rate=5e-3, n_eval=1000, chunk=500)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return dataset("moons", n=1000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(moons):
+    trainer = DDPMTrainer(ddpm_config("moons", **TINY), moons)
+    state, losses = train(
+        trainer.step, trainer.init(0), trainer.config.steps, key=jax.random.PRNGKey(0),
+        chunk=trainer.config.chunk,
+    )  # fmt: skip
+    return trainer, state, losses
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_linear_schedule_values():
+    s = SCHEDULE
+    assert s.T == 1000 and s.beta.dtype == jnp.float32
+    np.testing.assert_allclose([s.beta[0], s.beta[-1]], [1e-4, 0.02], rtol=1e-6)
+    np.testing.assert_allclose(s.alpha, 1 - s.beta, rtol=1e-6)
+    # x_T is pure noise: almost no signal is left (Ho et al.'s choice makes ᾱ_T ≈ 4e-5).
+    assert 0 < float(s.alpha_bar[-1]) < 1e-4
+    assert np.all(np.diff(np.asarray(s.alpha_bar)) < 0)
+    np.testing.assert_allclose(s.alpha_bar_prev[1:], s.alpha_bar[:-1])
+    assert float(s.alpha_bar_prev[0]) == 1.0
+    # β̃_1 = 0 (x_0 is given), and 0 ≤ β̃_t ≤ β_t: the two bounds on σ_t².
+    assert float(s.beta_tilde[0]) == 0.0
+    assert np.all(np.asarray(s.beta_tilde) <= np.asarray(s.beta) + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(T=1), "T must be an integer >= 2"),
+        (dict(beta_1=0.0), "beta_1 must lie in"),
+        (dict(beta_T=1.5), "beta_T must lie in"),
+        (dict(beta_1=0.03, beta_T=0.02), "swap them"),
+        (dict(steps=0), "steps must be an integer >= 1"),
+        (dict(dataset="cifar"), "unknown dataset 'cifar'"),
+        (dict(sigma="learned"), "unknown sigma"),
+        (dict(learning_rate=-1.0), "learning_rate must be"),
+    ],
+)
+def test_impossible_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DDPMConfig(**kwargs)
+
+
+def test_header_is_json_and_names_the_settings():
+    import json
+
+    h = ddpm_config("moons", "quick").header()
+    assert json.loads(json.dumps(h)) == h
+    assert h["T"] == 1000 and h["dataset"] == "moons" and h["model"] == "ddpm"
+    assert ddpm_config("moons", "full").steps > ddpm_config("moons", "quick").steps
+
+
+# --------------------------------------------------------------------------- forward process
+
+
+@pytest.mark.parametrize("t", [1, 10, 250, 1000])
+def test_q_sample_moments_match_the_closed_form(t):
+    n = 20_000
+    x0 = jnp.array([[2.0, -1.0]], jnp.float32)
+    eps = jax.random.normal(jax.random.PRNGKey(t), (n, 2), jnp.float32)
+    xt = np.asarray(q_sample(SCHEDULE, jnp.broadcast_to(x0, (n, 2)), t, eps), float)
+    ab = float(SCHEDULE.alpha_bar[t - 1])
+    var = 1 - ab
+    # |mean − truth| / MCSE < 4 and the same for the variance (MCSE of s² ≈ σ² √(2/n)).
+    z_mean = (xt.mean(0) - np.sqrt(ab) * np.asarray(x0[0])) / np.sqrt(var / n)
+    z_var = (xt.var(0) - var) / (var * np.sqrt(2 / n))
+    assert np.all(np.abs(z_mean) < 4), z_mean
+    assert np.all(np.abs(z_var) < 4), z_var
+
+
+@pytest.mark.parametrize("t", [1, 2, 50, 999, 1000])
+def test_posterior_is_the_gaussian_conditional(t):
+    # Computed independently: (x_{t-1}, x_t) given x_0 are jointly Gaussian with
+    # Var x_{t-1} = v = 1 − ᾱ_{t−1}, Cov = √α_t v, Var x_t = 1 − ᾱ_t.
+    beta = np.linspace(1e-4, 0.02, 1000)
+    ab = np.cumprod(1 - beta)
+    ab_prev = 1.0 if t == 1 else ab[t - 2]
+    alpha, v, vt = 1 - beta[t - 1], 1 - ab_prev, 1 - ab[t - 1]
+    x0 = np.array([[0.7, -1.2], [2.0, 0.1]])
+    xt = np.array([[0.3, 0.5], [-1.0, 1.5]])
+    mean = np.sqrt(ab_prev) * x0 + np.sqrt(alpha) * v / vt * (xt - np.sqrt(ab[t - 1]) * x0)
+    var = v - alpha * v * v / vt
+    got_mean, got_var = posterior_mean_variance(
+        SCHEDULE, jnp.asarray(x0, jnp.float32), jnp.asarray(xt, jnp.float32), t
+    )
+    np.testing.assert_allclose(got_mean, mean, atol=2e-5)
+    np.testing.assert_allclose(np.ravel(got_var)[0], var, atol=1e-7, rtol=1e-4)
+
+
+def test_mean_from_the_true_noise_is_the_posterior_mean():
+    # μ_θ with ε_θ = the ε that made x_t equals μ̃_t(x_t, x_0): why predicting ε suffices.
+    key = jax.random.PRNGKey(3)
+    x0 = jax.random.normal(key, (6, 2), jnp.float32)
+    eps = jax.random.normal(jax.random.fold_in(key, 1), (6, 2), jnp.float32)
+    t = jnp.array([1, 2, 10, 100, 500, 1000])
+    xt = q_sample(SCHEDULE, x0, t, eps)
+    mean, _ = posterior_mean_variance(SCHEDULE, x0, xt, t)
+    np.testing.assert_allclose(mean_from_eps(SCHEDULE, xt, t, eps), mean, atol=2e-4)
+
+
+# --------------------------------------------------------------------------- sampler
+
+
+M, S = 1.5, 0.5  # x_0 ~ N(M, S² I)
+
+
+def _eps_oracle(x, t):
+    # x_t ~ N(√ᾱ M, ᾱ S² + 1 − ᾱ), and E[ε | x_t] = √(1−ᾱ) (x_t − √ᾱ M) / (ᾱ S² + 1 − ᾱ):
+    # the exact minimiser of L_simple for Gaussian data.
+    ab = SCHEDULE.alpha_bar[t - 1][:, None]
+    v = SCHEDULE.one_minus_alpha_bar[t - 1][:, None]
+    return jnp.sqrt(v) * (x - jnp.sqrt(ab) * M) / (ab * S**2 + v)
+
+
+@pytest.fixture(scope="module")
+def oracle_draws():
+    n = 20_000
+
+    def run(sigma):
+        fn = jax.jit(lambda k: sample_ddpm(_eps_oracle, SCHEDULE, k, (n, 2), sigma=sigma)[0])
+        return np.asarray(fn(jax.random.PRNGKey(0)), float).ravel()
+
+    return run
+
+
+def test_oracle_sampler_reproduces_the_data_distribution(oracle_draws):
+    x = oracle_draws("beta")
+    assert x.dtype == np.float64  # converted here; the sampler returned float32
+    n = x.size / 2  # two coordinates, independent
+    assert abs(x.mean() - M) / (S / np.sqrt(n)) < 4
+    assert abs(x.var() - S**2) / (S**2 * np.sqrt(2 / n)) < 4
+    # σ_t² = β̃_t, the other choice of Ho et al., also lands on it (within 3%: β̃ is
+    # exact only for a point mass, β only for N(0, I); with T = 1000 both are close).
+    y = oracle_draws("beta_tilde")
+    assert abs(y.var() / S**2 - 1) < 0.03 and abs(y.mean() - M) < 0.02
+
+
+@pytest.mark.parametrize(
+    "wrong", ["sigma = beta (not its root)", "no noise z"], ids=["sigma-beta", "no-z"]
+)
+def test_negative_control_wrong_sigma_gives_wrong_variance(oracle_draws, wrong):
+    sigma = SCHEDULE.beta**2 if wrong.startswith("sigma") else jnp.zeros(1000, jnp.float32)
+    x = oracle_draws(sigma)
+    n = x.size / 2
+    assert abs(x.var() - S**2) / (S**2 * np.sqrt(2 / n)) > 50
+
+
+def test_sampler_strip_and_determinism(trained):
+    trainer, state, _ = trained
+    x, strip = trainer.sample(state, 50, seed=4, return_strip=True)
+    assert x.shape == (50, 2) and x.dtype == np.float32
+    assert strip.shape == (len(trainer.strip), 50, 2)
+    assert trainer.strip[0] == 1000 and trainer.strip[-1] == 0
+    np.testing.assert_array_equal(strip[-1], x)  # the strip ends on the samples
+    np.testing.assert_array_equal(trainer.sample(state, 50, seed=4), x)
+    assert not np.array_equal(trainer.sample(state, 50, seed=5), x)
+    fwd = trainer.forward_strip(trainer.x_train[:30], seed=0)
+    assert fwd.shape == (len(trainer.strip), 30, 2)
+    np.testing.assert_array_equal(fwd[0], trainer.x_train[:30])  # t = 0 is the data
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_params_stay_float32_under_x64(trained):
+    trainer, state, losses = trained
+    leaves = jax.tree_util.tree_leaves(trainer.params(state))
+    assert leaves and all(leaf.dtype == jnp.float32 for leaf in leaves)
+    assert losses.dtype == np.float32
+    # No float64 array in the compiled step (x64 mode would otherwise creep in); Adam's
+    # scalar bias corrections (b1 ** count) may be float64, they cost nothing.
+    key = jax.random.PRNGKey(0)
+    jaxpr = str(jax.make_jaxpr(trainer.step)(trainer.init(0).carry, key))
+    assert re.search(r"f64\[\d", jaxpr) is None
+
+
+def test_short_training_beats_the_gaussian_on_moons(trained):
+    trainer, state, losses = trained
+    assert losses[-200:].mean() < 0.7 * losses[:50].mean()
+    m = ddpm_metrics(trainer, state, seed=0)
+    assert m["metric"] == "sliced_wasserstein"
+    assert m["distance"] <= 0.5 * m["baseline_gaussian_distance"], m
+
+
+def test_resume_two_plus_two_chunks_equals_four(moons):
+    trainer = DDPMTrainer(ddpm_config("moons", hidden=16, depth=1, steps=40), moons)
+    key = jax.random.PRNGKey(7)
+    whole, _ = train(trainer.step, trainer.init(1), 40, key=key, chunk=10)
+    half, _ = train(trainer.step, trainer.init(1), 20, key=key, chunk=10)
+    rest, losses = train(trainer.step, half, 40, key=key, chunk=10)
+    assert losses.shape == (20,) and int(rest.step) == 40
+    for a, b in zip(jax.tree_util.tree_leaves(rest), jax.tree_util.tree_leaves(whole), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_datasets_are_float32_with_a_held_out_set():
+    for name in ("moons", "swissroll"):
+        d = dataset(name, n=300, seed=1)
+        assert d["x_train"].shape == (300, 2) and d["x_test"].shape == (300, 2)
+        assert d["x_train"].dtype == np.float32
+        np.testing.assert_allclose(d["x_train"].mean(0), 0, atol=1e-5)
+    d = dataset("digits", n=100, seed=0)
+    assert d["x_train"].shape == (100, 64) and d["x_test"].shape == (360, 64)
+    assert d["x_train"].min() >= -1 and d["x_train"].max() <= 1 and "y_train" in d
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        dataset("cifar")
+    with pytest.raises(ValueError, match="ask for fewer"):
+        dataset("digits", n=1700)

@@ -1,0 +1,116 @@
+"""``bayesmin fit vae|ddpm``: outputs, resume after an interruption, refused checkpoints.
+
+Tiny settings stand in for the profiles (the real ones take tens of seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inference import diffusion, svi
+from reports import cli, neural
+
+TINY_VAE = dataclasses.replace(
+    svi.VAE_PROFILES["quick"], steps=300, hidden=32, iwae_k=20, elbo_k=4, grad_samples=20
+)
+
+
+def _tiny_ddpm(dataset="moons", profile="quick", **overrides):
+    settings = {"steps": 200, "hidden": 32, "depth": 1, "chunk": 100, "n_eval": 200, "T": 50}
+    return diffusion.DDPMConfig(dataset=dataset, **{**settings, **overrides})
+
+
+@pytest.fixture(autouse=True)
+def tiny_profiles(monkeypatch):
+    monkeypatch.setitem(svi.VAE_PROFILES, "quick", TINY_VAE)
+    monkeypatch.setattr(diffusion, "ddpm_config", _tiny_ddpm)
+
+
+def run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_fit_vae_writes_metrics_figures_and_a_checkpoint(tmp_path, capsys):
+    out = tmp_path / "vae"
+    code, stdout, err = run(["fit", "vae", "--out", out], capsys)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test_elbo", "test_iwae", "baseline_independent_pixels"):
+        assert np.isfinite(metrics[key])
+    assert metrics["steps"] == TINY_VAE.steps and metrics["profile"] == "quick"
+    assert len(pd.read_csv(out / "losses.csv")) == TINY_VAE.steps
+    for name in ("reconstructions", "prior-samples", "latent-map"):
+        assert (out / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+    assert str(out / "metrics.json") in stdout
+
+    # A finished run is not trained again: same state, same metrics.
+    before = (out / "checkpoint.npz").read_bytes()
+    code, _, err = run(["fit", "vae", "--out", out], capsys)
+    assert code == 0, err
+    assert (out / "checkpoint.npz").read_bytes() == before
+    assert json.loads((out / "metrics.json").read_text())["test_iwae"] == metrics["test_iwae"]
+
+
+def test_an_interrupted_training_resumes_to_the_same_result(tmp_path, capsys):
+    whole = tmp_path / "whole"
+    assert run(["fit", "ddpm", "--dataset", "moons", "--out", whole], capsys)[0] == 0
+
+    # Interrupt after the first chunk, as Ctrl-C would, then rerun the command.
+    part = tmp_path / "part"
+    trainer_run = neural.make_run("ddpm", profile="quick", dataset="moons", seed=0)
+
+    def interrupt(step, total, loss):
+        if step >= 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        neural.fit_neural(trainer_run, part, seed=0, on_progress=interrupt)
+    assert len(pd.read_csv(part / "losses.csv")) == 100
+    assert not (part / "metrics.json").exists()
+    code, _, err = run(["fit", "ddpm", "--dataset", "moons", "--out", part], capsys)
+    assert code == 0, err
+
+    np.testing.assert_array_equal(
+        pd.read_csv(part / "losses.csv")["loss"], pd.read_csv(whole / "losses.csv")["loss"]
+    )
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (whole, part))
+    assert a["distance"] == b["distance"] and a["metric"] == b["metric"]
+    assert (part / "samples.png").exists()
+
+
+def test_a_checkpoint_of_other_settings_is_refused_and_kept(tmp_path, capsys):
+    out = tmp_path / "ddpm"
+    assert run(["fit", "ddpm", "--out", out], capsys)[0] == 0
+    before = (out / "checkpoint.npz").read_bytes()
+    code, _, err = run(["fit", "ddpm", "--seed", 1, "--out", out], capsys)
+    assert code == 2
+    assert "other settings (seed: 0 there, 1 now)" in err and "--out" in err
+    assert len(err.strip().splitlines()) == 1
+    assert (out / "checkpoint.npz").read_bytes() == before
+
+
+BAD = [
+    (["fit", "vae", "--data", "x.csv"], "drop --data"),
+    (["fit", "vae", "--method", "nuts"], "drop --method"),
+    (["fit", "vae", "--dataset", "moons"], "digits only"),
+    (["fit", "vae", "--profile", "huge"], "unknown profile 'huge'"),
+    (["fit", "ddpm", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["fit", "gamma_poisson", "--profile", "quick"], "--profile is for the networks"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), BAD, ids=[n for _, n in BAD])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    code, _, err = run([*argv, "--out", out], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert needle in err
+    assert not out.exists()

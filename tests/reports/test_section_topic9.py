@@ -1,0 +1,48 @@
+"""Report section for topic 9: trains a tiny VAE, writes its figures, says what it checked."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib.pyplot as plt
+
+from reports.report import Profile
+from reports.sections import topic9
+
+# Profile name "test": the section trains topic9.SECTION_CONFIGS["test"] (seconds).
+PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
+
+
+def test_topic9_builds_with_figures_and_checks(tmp_path, build_section, check_figures):
+    section = build_section(topic9, 9, tmp_path, PROFILE)
+    srcs = check_figures(section, tmp_path)
+    assert {s.rsplit("/", 1)[-1] for s in srcs} >= {
+        "topic9_loss.png",
+        "topic9_reconstructions.png",
+        "topic9_prior-samples.png",
+        "topic9_latent-map.png",
+    }
+    captions = " ".join(b.caption for b in section.blocks if b.kind in ("figure", "table"))
+    texts = " ".join(b.text + b.html for b in section.blocks)
+    assert "baseline by" in captions and "per image: yes" in captions
+    assert "NO" not in captions + texts
+    # The gradient-variance table reports a large ratio.
+    ratio = float(re.search(r"variance is ([0-9,]+) times larger", captions)[1].replace(",", ""))
+    assert ratio > 20
+    for formula in ("ELBO", "z = μ(x) + σ(x) ⊙ ε", "IWAE"):
+        assert formula in texts
+
+
+def test_figures_keys_for_the_cli():
+    trainer, state, _, data = topic9.fit(topic9.SECTION_CONFIGS["test"], 0)
+    figs = topic9.figures(trainer, state, data)
+    try:
+        assert {"reconstructions", "prior-samples", "latent-map"} <= set(figs)
+    finally:
+        for fig in figs.values():
+            plt.close(fig)
+
+
+def test_unknown_profiles_train_the_quick_vae():
+    assert topic9.config_for("nightly") == topic9.VAE_PROFILES["quick"]
+    assert topic9.config_for("test").steps < topic9.VAE_PROFILES["quick"].steps
