@@ -342,6 +342,9 @@ class DDPMConfig:
         Samples drawn for the metric (and the baseline Gaussian's draws).
     chunk : int
         Optimiser steps per compiled call of the training loop.
+    ema_decay : float
+        Decay of the exponential moving average of the weights used for sampling (Ho et
+        al. use 0.9999 over 800k steps; 0.999 suits runs of thousands of steps; 0 = off).
     """
 
     dataset: str = "moons"
@@ -358,6 +361,7 @@ class DDPMConfig:
     sigma: str = "beta"
     n_eval: int = 2000
     chunk: int = 500
+    ema_decay: float = 0.999
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -373,6 +377,8 @@ class DDPMConfig:
             raise ValueError(f"emb_dim must be even and >= 2, got {self.emb_dim}")
         if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):
             raise ValueError(f"learning_rate must be finite and > 0, got {self.learning_rate}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}; 0 turns it off")
         if self.sigma not in ("beta", "beta_tilde"):
             raise ValueError(f"unknown sigma {self.sigma!r}; choose 'beta' or 'beta_tilde'")
 
@@ -381,8 +387,11 @@ class DDPMConfig:
         return {"model": "ddpm", **dataclasses.asdict(self)}
 
 
-#: Profile -> settings beyond the defaults. "quick" trains moons in well under a minute
-#: on 2 CPU cores; "full" trains longer with a wider network for visibly cleaner samples.
+#: Profile -> settings beyond the defaults. "quick" trains moons in about 7 s on 2 CPU cores
+#: (sliced Wasserstein 0.08 against the held-out set, the fitted Gaussian's 0.25); "full"
+#: trains four times longer with a wider network (about 60 s; 0.077). On moons both sit at
+#: the metric's floor: the training sample itself is 0.068 from the test sample. On the
+#: digits the MLP's samples do not beat the Gaussian yet (MMD² 0.0027 against 0.0005).
 _PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"hidden": 128, "depth": 3, "steps": 4000, "batch_size": 256},
     "full": {"hidden": 256, "depth": 3, "steps": 16000, "batch_size": 256},
@@ -422,8 +431,9 @@ class DDPMTrainer:
     step : callable
         ``step(carry, key) -> (carry, loss)``: one Adam step on L_simple for a minibatch
         drawn with ``key`` from the training data (held on the device); ``carry`` is
-        ``(params, opt_state)``, where ``params`` are the network's arrays (the rest, its
-        structure, stays on the trainer). Built once, so :func:`inference.training.train`
+        ``(params, opt_state, ema_params, count)``, where ``params`` are the network's
+        arrays (the rest, its structure, stays on the trainer) and ``ema_params`` their
+        moving average. Built once, so :func:`inference.training.train`
         compiles it once.
     schedule : Schedule
     strip : tuple of int
@@ -475,15 +485,25 @@ class DDPMTrainer:
         batch = self.config.batch_size
         eps_fn = self._eps_fn
 
+        decay = jnp.asarray(self.config.ema_decay, F32)
+
         def step(carry, key):
-            params, opt_state = carry
+            params, opt_state, ema, count = carry
             k_batch, k_loss = jax.random.split(key)
             x0 = x[jax.random.randint(k_batch, (batch,), 0, x.shape[0])]
             loss, grads = jax.value_and_grad(
                 lambda p: loss_simple(eps_fn(p), schedule, x0, k_loss)
             )(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
+            params = optax.apply_updates(params, updates)
+            # Exponential moving average of the weights (Ho et al. 2020, appendix B), with
+            # the usual warm-up (1 + n)/(10 + n) so early averages are not stuck at the
+            # initialisation. The last iterate of a short run still jitters with the
+            # minibatch noise; the average does not.
+            count = count + 1.0
+            d = jnp.minimum(decay, (1.0 + count) / (10.0 + count))
+            ema = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, ema, params)
+            return (params, opt_state, ema, count), loss
 
         return step
 
@@ -502,11 +522,13 @@ class DDPMTrainer:
     def init(self, seed: int = 0) -> TrainState:
         """A fresh state: the network initialised from ``seed``, Adam's moments at 0."""
         params, _ = eqx.partition(self._network(seed), eqx.is_array)
-        return init_state((params, self.optimizer.init(params)))
+        count = jnp.zeros((), F32)
+        return init_state((params, self.optimizer.init(params), params, count))
 
     def params(self, state: TrainState):
-        """The network's arrays in ``state``."""
-        return state.carry[0]
+        """The network's arrays in ``state``: the moving average of the weights that sampling
+        uses (the last iterate itself when ``ema_decay`` is 0)."""
+        return state.carry[2]
 
     def network(self, state: TrainState) -> EpsNet:
         """The trained ε_θ as an :class:`~models.diffusion.EpsNet` (one point at a time)."""

@@ -73,6 +73,7 @@ def test_linear_schedule_values():
         (dict(dataset="cifar"), "unknown dataset 'cifar'"),
         (dict(sigma="learned"), "unknown sigma"),
         (dict(learning_rate=-1.0), "learning_rate must be"),
+        (dict(ema_decay=1.0), "ema_decay must be in"),
     ],
 )
 def test_impossible_settings_are_refused(kwargs, message):
@@ -230,6 +231,31 @@ def test_resume_two_plus_two_chunks_equals_four(moons):
     assert losses.shape == (20,) and int(rest.step) == 40
     for a, b in zip(jax.tree_util.tree_leaves(rest), jax.tree_util.tree_leaves(whole), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_sampling_uses_the_moving_average_of_the_weights(moons):
+    """``params`` is the EMA: with decay 0 it is the last iterate, otherwise an average of
+    the iterates that lags the last one (checked against the recursion by hand)."""
+    key = jax.random.PRNGKey(3)
+    plain = DDPMTrainer(ddpm_config("moons", hidden=16, depth=1, steps=30, ema_decay=0.0), moons)
+    state, _ = train(plain.step, plain.init(0), 30, key=key, chunk=10)
+    for a, b in zip(
+        jax.tree.leaves(plain.params(state)), jax.tree.leaves(state.carry[0]), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+    averaged = DDPMTrainer(ddpm_config("moons", hidden=16, depth=1, steps=30, ema_decay=0.9), moons)
+    params, opt_state, ema, count = averaged.init(0).carry
+    expected = ema
+    carry = (params, opt_state, ema, count)
+    for n, k in enumerate(jax.random.split(key, 3), start=1):
+        carry, _ = averaged.step(carry, k)
+        d = min(0.9, (1 + n) / (10 + n))
+        expected = jax.tree.map(lambda e, p, d=d: d * e + (1 - d) * p, expected, carry[0])
+    ema, last = jax.tree.leaves(carry[2]), jax.tree.leaves(carry[0])
+    for a, b in zip(ema, jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(a, b) for a, b in zip(ema, last, strict=True))
 
 
 def test_datasets_are_float32_with_a_held_out_set():
