@@ -226,6 +226,7 @@ def sample(
     **options
         Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
         ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``).
+        A registry model's ``sampler_defaults`` fill in what is not given.
 
     Returns
     -------
@@ -250,6 +251,11 @@ def sample(
     if int(tune) < 0:
         raise ValueError(f"tune must be >= 0, got {tune}")
     tgt = resolve_target(target, data)
+    if tgt.spec is not None:
+        # The model's own defaults for this sampler family (e.g. a higher target_accept
+        # where its geometry needs it); what the caller passes wins.
+        family = chosen.spelling.split(":")[0]
+        options = {**tgt.spec.sampler_defaults.get(family, {}), **options}
     kwargs = dict(
         draws=int(draws), tune=int(tune), chains=int(chains), seed=int(seed), progress=progress
     )

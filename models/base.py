@@ -108,6 +108,13 @@ class ModelSpec:
         raising :class:`DataError` on anything the model cannot use.
     params : tuple of str
         The free (sampled) variables, in a stable order.
+    tags : tuple of str
+        Free-form labels (``"target"``, ``"benchmark"``, ...).
+    sampler_defaults : mapping
+        Sampler name (``"nuts"``, ``"mh"``, ...: every backend of it) -> options that
+        ``inference.sample`` uses unless the caller passes them, for models whose
+        geometry needs more than the library defaults (e.g. ``{"nuts": {"target_accept":
+        0.9}}``).
     """
 
     name: str
@@ -120,6 +127,7 @@ class ModelSpec:
     from_frame: Callable[..., dict] | None = None
     params: tuple[str, ...] = ()
     tags: tuple[str, ...] = field(default=())
+    sampler_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def numeric_table(df, what: str, note: str = "") -> np.ndarray:

@@ -300,3 +300,29 @@ def test_clock_nested_blocks_share_compile_time():
         g(jnp.ones(5)).block_until_ready()
     assert inner.compile > 0
     assert inner.compile <= outer.compile <= outer.total
+
+
+def test_a_models_sampler_defaults_apply_unless_the_caller_overrides(monkeypatch):
+    import dataclasses
+
+    from inference import sampling
+
+    seen = []
+    real = sampling.SAMPLERS["nuts:numpyro"]
+
+    def spy(ld, **options):
+        seen.append(options.get("target_accept"))
+        return real.run(ld, **options)
+
+    monkeypatch.setitem(sampling.SAMPLERS, "nuts:numpyro", dataclasses.replace(real, run=spy))
+    assert models.get("ard_regression").sampler_defaults["nuts"] == {"target_accept": 0.9}
+    small = dict(draws=20, tune=20, chains=1, progress=False)
+    inference.sample(
+        "ard_regression", "nuts", data=models.get("ard_regression").simulate(0, n=8), **small
+    )
+    inference.sample(
+        "ard_regression", "nuts", data=models.get("ard_regression").simulate(0, n=8),
+        target_accept=0.95, **small,
+    )  # fmt: skip
+    inference.sample("normal_normal", "nuts", **small)  # no defaults: the backend's own
+    assert seen == [0.9, 0.95, None]
