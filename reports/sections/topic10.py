@@ -77,7 +77,8 @@ _INTRO = (
     "<b>Sampling</b> (Algorithm 2): x<sub>T</sub> ~ N(0, I), then for t = T..1, "
     "x<sub>t−1</sub> = μ<sub>θ</sub>(x<sub>t</sub>, t) + σ<sub>t</sub> z with z ~ N(0, I) "
     "(z = 0 at t = 1) and σ<sub>t</sub>² = β<sub>t</sub>. ε<sub>θ</sub> here is an MLP fed a "
-    "sinusoidal embedding of t."
+    "sinusoidal embedding of t; as in Ho et al., samples come from an exponential moving "
+    "average of the weights, which smooths out the last steps' minibatch noise."
 )
 
 
