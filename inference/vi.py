@@ -100,6 +100,35 @@ def _program(ld, dim: int, steps: int, elbo_draws: int, fullrank: bool, learning
     return jax.jit(run), unpack
 
 
+def _fit_q(ld, start, fullrank, seed, steps, elbo_draws, learning_rate):
+    """Run the (cached) compiled ADVI program from the mean ``start``.
+
+    Returns ``(m, L, elbo, compile_seconds, t_after_compile)``; ``elbo`` without the
+    entropy's constant.
+    """
+    if steps < 1 or elbo_draws < 1 or not learning_rate > 0:
+        raise ValueError("steps and elbo_draws must be >= 1 and learning_rate > 0")
+    start = jnp.asarray(start)
+    key = (ld, ld.dim, steps, int(elbo_draws), bool(fullrank), float(learning_rate))
+    t0 = time.perf_counter()
+    if key not in _COMPILED:
+        run, unpack = _program(ld, ld.dim, steps, int(elbo_draws), bool(fullrank), learning_rate)
+        _COMPILED[key] = (run.lower(jax.random.PRNGKey(seed), start).compile(), unpack)
+        while len(_COMPILED) > 8:
+            _COMPILED.pop(next(iter(_COMPILED)))
+    compiled, unpack = _COMPILED[key]
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    params, elbo = jax.block_until_ready(compiled(jax.random.PRNGKey(seed), start))
+    m, L = unpack(params)
+    elbo = np.asarray(elbo)
+    if not np.isfinite(elbo[-1]):
+        raise FloatingPointError(
+            "the ELBO became non-finite; lower learning_rate or raise elbo_draws"
+        )
+    return np.asarray(m), np.asarray(L), elbo, compile_s, t0
+
+
 def advi(
     ld,
     *,
@@ -116,36 +145,15 @@ def advi(
 ):
     """``inference.sample(target, "advi" | "fullrank_advi")``: fit q, return its draws.
 
-    ``steps`` optimisation steps (default ``max(10000, 10·tune)``, as PyMC's ``pm.fit``); ``elbo_draws`` Monte
-    Carlo draws per ELBO gradient; ``learning_rate`` Adam's initial step (decays ×0.1
-    over the run).
+    ``steps`` optimisation steps (default ``max(10000, 10·tune)``, as PyMC's ``pm.fit``);
+    ``elbo_draws`` Monte Carlo draws per ELBO gradient; ``learning_rate`` Adam's initial
+    step (decays ×0.1 over the run).
     """
     steps = int(steps if steps is not None else max(10000, 10 * int(tune)))
-    if steps < 1 or elbo_draws < 1 or not learning_rate > 0:
-        raise ValueError("steps and elbo_draws must be >= 1 and learning_rate > 0")
-    dim = ld.dim
-    key = (ld, dim, steps, int(elbo_draws), bool(fullrank), float(learning_rate))
-    t0 = time.perf_counter()
-    if key not in _COMPILED:
-        run, unpack = _program(ld, dim, steps, int(elbo_draws), bool(fullrank), learning_rate)
-        start = jnp.asarray(np.asarray(ld.initial_positions(seed, 1))[0])
-        compiled = run.lower(jax.random.PRNGKey(seed), start).compile()
-        _COMPILED[key] = (compiled, unpack)
-        while len(_COMPILED) > 8:
-            _COMPILED.pop(next(iter(_COMPILED)))
-    compiled, unpack = _COMPILED[key]
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    start = jnp.asarray(np.asarray(ld.initial_positions(seed, 1))[0])
-    params, elbo = jax.block_until_ready(compiled(jax.random.PRNGKey(seed), start))
-    m, L = unpack(params)
-    eps = jax.random.normal(jax.random.PRNGKey(seed + 1), (chains, draws, dim))
+    start = np.asarray(ld.initial_positions(seed, 1))[0]
+    m, L, elbo, compile_s, t0 = _fit_q(ld, start, fullrank, seed, steps, elbo_draws, learning_rate)
+    eps = jax.random.normal(jax.random.PRNGKey(seed + 1), (chains, draws, ld.dim))
     zeta = m + eps @ L.T
-    elbo = np.asarray(elbo)
-    if not np.isfinite(elbo[-1]):
-        raise FloatingPointError(
-            "the ELBO became non-finite; lower learning_rate or raise elbo_draws"
-        )
     idata = _draws_of_q(ld, zeta, elbo)
     sampling_s = time.perf_counter() - t0
     idata.posterior.attrs["vi_mean"] = np.asarray(m)
@@ -313,22 +321,6 @@ def fit_gaussian(
         raise ValueError(
             f"start has {start.size} coordinate(s) but the target has {dim}; pass one per coordinate"
         )
-    steps = int(steps)
-    if steps < 1 or elbo_draws < 1 or not learning_rate > 0:
-        raise ValueError("steps and elbo_draws must be >= 1 and learning_rate > 0")
-    key = (ld, dim, steps, int(elbo_draws), bool(fullrank), float(learning_rate))
-    if key not in _COMPILED:
-        run, unpack = _program(ld, dim, steps, int(elbo_draws), bool(fullrank), learning_rate)
-        compiled = run.lower(jax.random.PRNGKey(seed), jnp.asarray(start)).compile()
-        _COMPILED[key] = (compiled, unpack)
-        while len(_COMPILED) > 8:
-            _COMPILED.pop(next(iter(_COMPILED)))
-    compiled, unpack = _COMPILED[key]
-    params, elbo = jax.block_until_ready(compiled(jax.random.PRNGKey(seed), jnp.asarray(start)))
-    m, L = unpack(params)
-    elbo = np.asarray(elbo) + 0.5 * dim * (1.0 + np.log(2.0 * np.pi))
-    if not np.isfinite(elbo[-1]):
-        raise FloatingPointError(
-            "the ELBO became non-finite; lower learning_rate or raise elbo_draws"
-        )
+    m, L, elbo, _, _ = _fit_q(ld, start, fullrank, seed, int(steps), elbo_draws, learning_rate)
+    elbo = elbo + 0.5 * dim * (1.0 + np.log(2.0 * np.pi))
     return np.asarray(m), np.asarray(L), elbo
