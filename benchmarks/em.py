@@ -43,7 +43,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from inference.em import GaussianMixture
+from bayesmin.inference.em import GaussianMixture
 
 
 def mixture_data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
@@ -76,7 +76,7 @@ def forget_compiled() -> None:
     cache is left, so the next fit re-traces and loads its executable from disk."""
     import jax
 
-    from inference.em import driver
+    from bayesmin.inference.em import driver
 
     driver._LOOPS.clear()
     jax.clear_caches()

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from inference.em.glad import GLAD
-from models.glad import majority_vote, simulate
+from bayesmin.inference.em.glad import GLAD
+from bayesmin.models.glad import majority_vote, simulate
 
 
 def _accuracy(labels: pd.Series, z: np.ndarray) -> float:
@@ -62,7 +62,7 @@ def _forget_compiled() -> None:
     # on (benchmarks/em.py turns it on), the executable is loaded from disk.
     import jax
 
-    from inference.em import driver
+    from bayesmin.inference.em import driver
 
     driver._LOOPS.clear()
     jax.clear_caches()

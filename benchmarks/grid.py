@@ -45,8 +45,8 @@ from pathlib import Path
 
 import pandas as pd
 
-import models
-from reports import grid
+from bayesmin import models
+from bayesmin.reports import grid
 
 MODEL = "eight_schools_noncentered"
 

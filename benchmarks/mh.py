@@ -86,9 +86,7 @@ import numpy as np
 import pandas as pd
 from nuts_backends import MODELS, add_run_arguments, machine_info, one_run
 
-import diagnostics
-import inference
-import models
+from bayesmin import diagnostics, inference, models
 
 SAMPLERS = ("mh", "metropolis:pymc")
 # Backends that take a ``cores`` option (one process per chain).

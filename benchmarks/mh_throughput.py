@@ -52,8 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from inference import mh
-from models.benchmarks import correlated_gaussian_simulate
+from bayesmin.inference import mh
+from bayesmin.models.benchmarks import correlated_gaussian_simulate
 
 IMPLEMENTATIONS = ("mh", "plain")
 COLUMNS = (

@@ -127,10 +127,10 @@ def _time(call, repeats: int) -> float:
 
 
 def measure(batch: int, steps: int, repeats: int, quick_batch: bool) -> pd.DataFrame:
-    from inference import diffusion, svi
-    from inference.training import train
-    from models import diffusion as ddpm_data
-    from models import vae
+    from bayesmin.inference import diffusion, svi
+    from bayesmin.inference.training import train
+    from bayesmin.models import diffusion as ddpm_data
+    from bayesmin.models import vae
 
     rows = []
     moons = ddpm_data.dataset("moons", seed=0)

@@ -76,9 +76,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 import pandas as pd
 
-import diagnostics
-import inference
-import models
+from bayesmin import diagnostics, inference, models
 
 # benchmark label -> (registry name, simulate() sizes)
 MODELS: dict[str, tuple[str, dict]] = {

@@ -41,7 +41,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ARDRegression
 
-from inference.evidence import RVR, rbf_kernel
+from bayesmin.inference.evidence import RVR, rbf_kernel
 
 GAMMA = 1.0 / 9.0
 

@@ -1,5 +1,5 @@
 """ArviZ-based summaries, exact-answer checks and the sampler comparison table."""
 
-from diagnostics.summary import COMPARE_COLUMNS, Moments, compare, flat_draws, moments, z_scores
+from .summary import COMPARE_COLUMNS, Moments, compare, flat_draws, moments, z_scores
 
 __all__ = ["COMPARE_COLUMNS", "Moments", "compare", "flat_draws", "moments", "z_scores"]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models.base import ModelSpec, get
+from ..models.base import ModelSpec, get
 
 __all__ = ["d_separated", "independence_table", "independence_test"]
 
@@ -269,7 +269,7 @@ def independence_test(
 
     Examples
     --------
-    >>> from models.bayes_net import sample_joint
+    >>> from bayesmin.models.bayes_net import sample_joint
     >>> df = sample_joint(0, 5000)
     >>> independence_test(df, "Sprinkler", "Rain", given="Cloudy")["p_value"] > 0.01
     True

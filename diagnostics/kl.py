@@ -304,8 +304,8 @@ def kl_q_exact(
     import jax
     import jax.numpy as jnp
 
-    import models
-    from inference.sampling import resolve_target
+    from .. import models
+    from ..inference.sampling import resolve_target
 
     if method not in ("auto", "closed", "monte_carlo"):
         raise ValueError(f"method must be 'auto', 'closed' or 'monte_carlo', got {method!r}")

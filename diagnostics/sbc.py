@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-import models
-from diagnostics.summary import _labels
+from .. import models
+from .summary import _labels
 
 __all__ = [
     "DEFAULT_RANKED_DRAWS",
@@ -123,7 +123,7 @@ def prior_draw(
     import jax
     from numpyro import handlers
 
-    import inference  # noqa: F401 - JAX in 64-bit, so a seed gives the same θ̃ everywhere
+    from .. import inference  # noqa: F401 - JAX in 64-bit, so a seed gives the same θ̃ everywhere
 
     if spec.numpyro is None:
         raise ValueError(f"{spec.name} has no NumPyro program; SBC draws from the prior through it")
@@ -221,7 +221,7 @@ def simulate(task: SimulationTask) -> SimulationResult:
     ``task.sampler`` is a sampler spelling for :func:`inference.sample` or a callable
     ``sampler(spec, data, seed) -> InferenceData`` (a custom or deliberately wrong one).
     """
-    import inference
+    from .. import inference
 
     prior_seed, sampler_seed = task.seeds()
     theta, data = prior_draw(task.spec, task.data, prior_seed)

@@ -23,8 +23,8 @@ __all__ = ["SAMPLERS", "resolve_sampler", "resolve_target", "sample"]
 
 def __getattr__(name: str):
     if name in __all__:
-        return getattr(importlib.import_module("inference.sampling"), name)
-    raise AttributeError(f"module 'inference' has no attribute {name!r}")
+        return getattr(importlib.import_module(".sampling", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -43,8 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from inference.training import TrainState, init_state
-from models.diffusion import DATASETS, EpsNet
+from ..models.diffusion import DATASETS, EpsNet
+from .training import TrainState, init_state
 
 __all__ = [
     "DDPMConfig",
@@ -441,8 +441,8 @@ class DDPMTrainer:
 
     Examples
     --------
-    >>> from models.diffusion import dataset
-    >>> from inference.training import train
+    >>> from bayesmin.models.diffusion import dataset
+    >>> from bayesmin.inference.training import train
     >>> trainer = DDPMTrainer(ddpm_config("moons", steps=200), dataset("moons"))
     >>> state, losses = train(trainer.step, trainer.init(0), 200, key=jax.random.PRNGKey(0))
     >>> x = trainer.sample(state, 100, seed=1)  # (100, 2)

@@ -51,7 +51,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 # The kernels live in models (plain NumPy, so models can build designs too); they are
 # re-exported here, where RVR users look for them.
-from models.kernels import linear_kernel, linear_spline_kernel, rbf_kernel
+from ..models.kernels import linear_kernel, linear_spline_kernel, rbf_kernel
 
 __all__ = ["RVR", "linear_kernel", "linear_spline_kernel", "rbf_kernel"]
 
@@ -152,7 +152,7 @@ class RVR(RegressorMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from inference.evidence import RVR
+    >>> from bayesmin.inference.evidence import RVR
     >>> x = np.linspace(-10, 10, 100)[:, None]
     >>> t = np.sinc(x[:, 0] / np.pi) + np.random.default_rng(0).normal(0, 0.1, 100)
     >>> model = RVR(kernel="rbf", gamma=1 / 9).fit(x, t)

@@ -40,8 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-import models
-from inference import vi
+from .. import models
+from . import vi
 
 __all__ = ["GaussianFit", "elbo_estimate", "forward_kl_fit", "reverse_kl_fit", "reverse_kl_fits"]
 
@@ -81,7 +81,7 @@ class GaussianFit:
 
 
 def _logdensity(target: Any, data: Mapping[str, Any] | None):
-    from inference.sampling import resolve_target
+    from .sampling import resolve_target
 
     return resolve_target(target, data).logdensity
 

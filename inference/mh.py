@@ -219,7 +219,7 @@ def metropolis_hastings(
     Examples
     --------
     >>> import jax, jax.numpy as jnp
-    >>> from inference import mh
+    >>> from bayesmin.inference import mh
     >>> algo = mh.metropolis_hastings(lambda x: -0.5 * x @ x, mh.params_from(2, scale=1.0))
     >>> state = algo.init(jnp.zeros(2))
     >>> state, info = algo.step(jax.random.PRNGKey(0), state)
@@ -588,8 +588,8 @@ def run(
 
     import xarray as xr
 
-    from inference._timing import clock
-    from inference.results import from_arrays
+    from ._timing import clock
+    from .results import from_arrays
 
     dim = ld.dim
     params = None
@@ -676,8 +676,8 @@ def _explain_start(ld, x, chain: int, value) -> str:
 # The NumPyro kernel (route 2) and the PyMC step (route 3) live beside this module and
 # import NumPyro / PyMC; they load on first use (PEP 562).
 _ROUTES = {
-    "MetropolisHastings": "inference.mh_numpyro",
-    "MetropolisHastingsStep": "inference.mh_pymc",
+    "MetropolisHastings": ".mh_numpyro",
+    "MetropolisHastingsStep": ".mh_pymc",
 }
 
 
@@ -685,5 +685,5 @@ def __getattr__(name: str):
     if name in _ROUTES:
         import importlib
 
-        return getattr(importlib.import_module(_ROUTES[name]), name)
+        return getattr(importlib.import_module(_ROUTES[name], __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

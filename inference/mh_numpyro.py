@@ -32,8 +32,8 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import identity, is_prng_key
 
-from inference import mh
-from inference.bridge import logdensity_from_potential, potential_value
+from . import mh
+from .bridge import logdensity_from_potential, potential_value
 
 __all__ = ["MHKernelState", "MetropolisHastings"]
 
@@ -122,7 +122,7 @@ class MetropolisHastings(MCMCKernel):
     >>> import numpyro
     >>> import numpyro.distributions as dist
     >>> from numpyro.infer import MCMC
-    >>> from inference.mh import MetropolisHastings
+    >>> from bayesmin.inference.mh import MetropolisHastings
     >>> def model(y):
     ...     mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
     ...     sigma = numpyro.sample("sigma", dist.HalfNormal(2.0))

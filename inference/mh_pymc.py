@@ -31,8 +31,8 @@ from pymc.step_methods.compound import BlockedStep, Competence
 from pymc.util import get_random_generator
 from pymc.vartypes import discrete_types
 
-from inference import mh
-from inference.bridge import from_pymc
+from . import mh
+from .bridge import from_pymc
 
 __all__ = ["MetropolisHastingsStep", "pymc_mh"]
 
@@ -131,7 +131,7 @@ class MetropolisHastingsStep(BlockedStep):
     --------
     >>> import numpy as np
     >>> import pymc as pm
-    >>> from inference.mh import MetropolisHastingsStep
+    >>> from bayesmin.inference.mh import MetropolisHastingsStep
     >>> y = np.random.default_rng(0).normal(1.0, 2.0, size=50)
     >>> with pm.Model() as model:
     ...     mu = pm.Normal("mu", 0.0, 10.0)
@@ -291,7 +291,7 @@ def pymc_mh(model, *, draws, tune, chains, seed, progress, **options):
     forked into PyMC's worker processes (pass ``cores`` with ``mp_ctx="spawn"`` for
     parallel chains).
     """
-    from inference.nuts import _pymc_sample
+    from .nuts import _pymc_sample
 
     step_options = {k: options.pop(k) for k in _STEP_OPTIONS if k in options}
     if "adapt" in options:

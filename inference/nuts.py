@@ -30,9 +30,9 @@ import arviz as az
 import jax
 import numpy as np
 
-from inference._timing import clock
-from inference.bridge import LogDensity, potential_fn
-from inference.results import from_arrays
+from ._timing import clock
+from .bridge import LogDensity, potential_fn
+from .results import from_arrays
 
 
 def numpyro_nuts(

@@ -11,11 +11,11 @@ from typing import Any
 
 import arviz as az
 
-import models
-from inference import mh, mh_pymc, nuts, vi
-from inference._timing import clock
-from inference.bridge import LogDensity, from_numpyro, from_pymc
-from inference.results import finalize
+from .. import models
+from . import mh, mh_pymc, nuts, vi
+from ._timing import clock
+from .bridge import LogDensity, from_numpyro, from_pymc
+from .results import finalize
 
 __all__ = ["SAMPLERS", "Sampler", "Target", "resolve_sampler", "resolve_target", "sample"]
 
@@ -238,7 +238,7 @@ def sample(
 
     Examples
     --------
-    >>> import inference
+    >>> from bayesmin import inference
     >>> idata = inference.sample("normal_normal", "nuts", draws=200, tune=200, chains=2,
     ...                          progress=False)
     >>> sorted(idata.posterior.data_vars)

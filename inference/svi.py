@@ -47,8 +47,8 @@ import optax
 import pandas as pd
 from numpyro.infer import SVI, Trace_ELBO
 
-from inference.training import TrainState, init_state, train
-from models import vae
+from ..models import vae
+from .training import TrainState, init_state, train
 
 __all__ = ["VAE_PROFILES", "VAEConfig", "VAETrainer"]
 
@@ -171,8 +171,8 @@ class VAETrainer:
 
     Examples
     --------
-    >>> from models.vae import digits
-    >>> from inference.svi import VAE_PROFILES, VAETrainer
+    >>> from bayesmin.models.vae import digits
+    >>> from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
     >>> trainer = VAETrainer(VAE_PROFILES["quick"], digits(0))
     >>> state, losses = trainer.fit(seed=0)            # doctest: +SKIP
     >>> trainer.metrics(state)["test_iwae"]            # doctest: +SKIP

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from inference.results import from_arrays
+from .results import from_arrays
 
 __all__ = ["advi", "fit_gaussian"]
 

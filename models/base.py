@@ -235,7 +235,7 @@ def get(name: str | ModelSpec) -> ModelSpec:
 def _load_all() -> None:
     # Modules register themselves on import; importing them here keeps the
     # registry complete whichever entry point a user comes in through.
-    from models import (  # noqa: F401
+    from . import (  # noqa: F401
         bayes_net,
         benchmarks,
         conjugate,

@@ -53,7 +53,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer.util import log_density
 
-from models.base import DataError, ModelSpec, register
+from .base import DataError, ModelSpec, register
 
 __all__ = [
     "NETWORK",

@@ -46,7 +46,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from scipy import stats
 
-from models.base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import DataError, Exact, ModelSpec, finite_array, positive, register
 
 if TYPE_CHECKING:
     import pymc as pm

@@ -34,7 +34,7 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
-from models.base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import DataError, Exact, ModelSpec, finite_array, positive, register
 
 __all__ = [
     "beta_binomial_predictive",

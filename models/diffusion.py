@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.base import DataError, ModelSpec, register
+from .base import DataError, ModelSpec, register
 
 __all__ = ["DATASETS", "EpsNet", "dataset", "simulate", "timestep_embedding"]
 

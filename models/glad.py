@@ -45,7 +45,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from models.base import DataError, ModelSpec, register
+from .base import DataError, ModelSpec, register
 
 __all__ = [
     "COLUMNS",

@@ -34,7 +34,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from models.base import DataError, ModelSpec, numeric_table, register
+from .base import DataError, ModelSpec, numeric_table, register
 
 __all__ = ["mixture_data", "order_components", "simulate"]
 

@@ -22,7 +22,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from models.base import DataError, ModelSpec, numeric_table, positive, register
+from .base import DataError, ModelSpec, numeric_table, positive, register
 
 __all__ = ["ppca_numpyro", "simulate"]
 

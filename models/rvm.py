@@ -78,9 +78,9 @@ import numpyro.distributions as dist
 import pandas as pd
 import pymc as pm
 
-from models.base import DataError, ModelSpec, finite_array, positive, register
-from models.kernels import rbf_kernel
-from models.linear_regression import design_from_frame
+from .base import DataError, ModelSpec, finite_array, positive, register
+from .kernels import rbf_kernel
+from .linear_regression import design_from_frame
 
 __all__ = [
     "ALPHA_RATE",

@@ -42,7 +42,7 @@ import numpyro
 import numpyro.distributions as dist
 from scipy import optimize, special, stats
 
-from models.base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import DataError, Exact, ModelSpec, finite_array, positive, register
 
 if TYPE_CHECKING:
     import pymc as pm

@@ -48,7 +48,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.contrib.module import eqx_module
 
-from models.base import ModelSpec, register
+from .base import ModelSpec, register
 
 __all__ = [
     "N_PIXELS",

@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from reports.html import write_atomic
+from .html import write_atomic
 
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 

@@ -37,7 +37,7 @@ def user_input():
     """Turn the library's input errors into :class:`BadInput`."""
     import pandas as pd
 
-    from models import DataError
+    from ..models import DataError
 
     try:
         yield
@@ -140,7 +140,7 @@ def _check_settings(model: str, settings: dict[str, Any], accepted: set[str]) ->
 
 
 def _spec(name: str):
-    import models
+    from .. import models
 
     with user_input():
         return models.get(name)
@@ -155,9 +155,8 @@ def list_() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    import inference
-    import models
-    from reports.report import TOPICS, available_topics
+    from .. import inference, models
+    from .report import TOPICS, available_topics
 
     console = Console()
     t = Table(title="models")
@@ -229,8 +228,8 @@ def fit(
     The networks (vae, ddpm) train on built-in data with a progress bar and resume from
     their checkpoint in --out when rerun.
     """
-    import inference
-    from reports import fitting, neural
+    from .. import inference
+    from . import fitting, neural
 
     spec = _spec(model)
     if spec.name in neural.NEURAL_MODELS:
@@ -268,7 +267,7 @@ def fit(
     payload = load_data(spec, data, target, column, settings)
     names = None
     if data is not None and target is not None:
-        from models.linear_regression import design_from_frame
+        from ..models.linear_regression import design_from_frame
 
         with user_input():
             names = design_from_frame(read_csv(data), target)[2]
@@ -290,8 +289,8 @@ def fit(
 
 
 def _fit_network(model: str, out: Path, profile: str, dataset: str | None, seed: int) -> None:
-    from reports import neural
-    from reports.checkpoint import CheckpointError
+    from . import neural
+    from .checkpoint import CheckpointError
 
     with user_input():
         run = neural.make_run(model, profile=profile, dataset=dataset, seed=seed)
@@ -329,7 +328,7 @@ SchedulerOpt = Annotated[
 
 def _check_executor(workers: int | None, scheduler: str | None) -> None:
     """Refuse a bad ``--workers`` or an unreachable ``--scheduler`` before any file is written."""
-    from reports.executor import ExecutorError, check_scheduler
+    from .executor import ExecutorError, check_scheduler
 
     if workers is not None and workers < 0:
         raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
@@ -341,7 +340,7 @@ def _check_executor(workers: int | None, scheduler: str | None) -> None:
 
 
 def _workers(workers: int | None, todo: int) -> int:
-    from reports.executor import default_workers
+    from .executor import default_workers
 
     if workers is None:
         # One run left: a worker process would only add its start-up.
@@ -353,7 +352,7 @@ def _workers(workers: int | None, todo: int) -> int:
 
 @contextmanager
 def _executor_errors():
-    from reports.executor import ExecutorError
+    from .executor import ExecutorError
 
     try:
         yield
@@ -378,9 +377,8 @@ def compare(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
-    import inference
-    import models
-    from reports import compare_page, grid
+    from .. import inference, models
+    from . import compare_page, grid
 
     spec = _spec(model)
     with user_input():
@@ -466,10 +464,9 @@ def sbc(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Simulation-based calibration of a sampler on a model; resumable."""
-    import inference
-    import models
-    from diagnostics.sbc import prior_draw
-    from reports import sbc as sbc_run
+    from .. import inference, models
+    from ..diagnostics.sbc import prior_draw
+    from . import sbc as sbc_run
 
     spec = _spec(model)
     with user_input():
@@ -558,7 +555,7 @@ def report(
     seed: int = 0,
 ) -> None:
     """Render the course as an HTML report (--out/index.html)."""
-    from reports.report import PROFILES, TOPICS, build_report, parse_topics
+    from .report import PROFILES, TOPICS, build_report, parse_topics
 
     with user_input():
         chosen = parse_topics(topics)
@@ -582,7 +579,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesmin`` script."""
-    from reports.executor import quiet_libraries
+    from .executor import quiet_libraries
 
     quiet_libraries()
     try:

@@ -9,10 +9,10 @@ from typing import Any
 import arviz as az
 import pandas as pd
 
-import diagnostics
-from reports import figures
-from reports.grid import summarise
-from reports.html import Section, render, write_atomic
+from .. import diagnostics
+from . import figures
+from .grid import summarise
+from .html import Section, render, write_atomic
 
 # A plain verdict per sampler (the thresholds of Vehtari et al. 2021 and a 4-MCSE bias bound).
 RHAT_MAX, ESS_MIN, Z_MAX = 1.01, 400, 4.0

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import diagnostics
+from .. import diagnostics
 
 __all__ = [
     "bias_in_mcse",

@@ -11,14 +11,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-import diagnostics
-import inference
-import models
-from inference.em import GLAD, PPCA, GaussianMixture
-from inference.evidence import RVR
-from models import glad as glad_model
-from models import linear_regression as lr
-from reports.html import write_atomic
+from .. import diagnostics, inference, models
+from ..inference.em import GLAD, PPCA, GaussianMixture
+from ..inference.evidence import RVR
+from ..models import glad as glad_model
+from ..models import linear_regression as lr
+from .html import write_atomic
 
 _REGRESSION = {"linear_regression", "linear_regression_unknown_noise"}
 

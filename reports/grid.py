@@ -21,11 +21,9 @@ from typing import Any
 import arviz as az
 import pandas as pd
 
-import diagnostics
-import inference
-import models
-from reports.executor import open_executor
-from reports.html import write_atomic
+from .. import diagnostics, inference, models
+from .executor import open_executor
+from .html import write_atomic
 
 __all__ = ["GridSpec", "RunTask", "parse_seeds", "run_grid", "run_task"]
 

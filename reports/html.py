@@ -22,7 +22,7 @@ import pandas as pd
 __all__ = ["Block", "Section", "render", "write_atomic"]
 
 _ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("reports", "templates"),
+    loader=jinja2.PackageLoader(__package__, "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
 )
 

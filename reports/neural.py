@@ -22,8 +22,8 @@ import jax
 import numpy as np
 import pandas as pd
 
-from reports.checkpoint import load_checkpoint, save_checkpoint
-from reports.html import write_atomic
+from .checkpoint import load_checkpoint, save_checkpoint
+from .html import write_atomic
 
 __all__ = [
     "DATASETS",
@@ -66,9 +66,9 @@ def make_run(model: str, *, profile: str, dataset: str | None, seed: int) -> Neu
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
     if model == "vae":
-        from inference import svi
-        from models import vae
-        from reports.sections import topic9
+        from ..inference import svi
+        from ..models import vae
+        from .sections import topic9
 
         if dataset not in (None, "digits"):
             raise ValueError(f"the VAE trains on the digits only; drop --dataset {dataset}")
@@ -79,10 +79,10 @@ def make_run(model: str, *, profile: str, dataset: str | None, seed: int) -> Neu
         metrics = trainer.metrics
         dataset = "digits"
     else:
-        from diagnostics.distance import ddpm_metrics
-        from inference import diffusion
-        from models import diffusion as ddpm_data
-        from reports.sections import topic10
+        from ..diagnostics.distance import ddpm_metrics
+        from ..inference import diffusion
+        from ..models import diffusion as ddpm_data
+        from .sections import topic10
 
         dataset = dataset or "moons"
         if dataset not in DATASETS:
@@ -151,7 +151,7 @@ def fit_neural(
     list of Path
         The files written.
     """
-    from inference.training import train
+    from ..inference.training import train
 
     out = Path(out)
     ckpt, loss_path = out / "checkpoint.npz", out / "losses.csv"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.html import Section, render, write_atomic
+from .html import Section, render, write_atomic
 
 __all__ = ["PROFILES", "TOPICS", "Context", "Profile", "build_report", "parse_topics"]
 
@@ -64,7 +64,7 @@ class Context:
 
     def sample(self, target, sampler: str, **kwargs):
         """``inference.sample`` with the profile's sizes and no backend progress bars."""
-        import inference
+        from .. import inference
 
         self.progress(f"sampling {getattr(target, 'name', target)} with {sampler}")
         options = dict(
@@ -82,7 +82,7 @@ class Context:
 
 
 def _builders() -> dict[int, Callable[[Section, Context], None]]:
-    from reports.sections import (
+    from .sections import (
         topic1,
         topic2,
         topic3,

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import models
-from diagnostics import sbc
-from reports.executor import open_executor
-from reports.grid import save_idata
-from reports.html import write_atomic
+from .. import models
+from ..diagnostics import sbc
+from .executor import open_executor
+from .grid import save_idata
+from .html import write_atomic
 
 __all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
 
@@ -194,8 +194,8 @@ def write_page(
     errors: Mapping[int, str],
 ) -> Path:
     """``DIR/index.html``: verdicts, the summary table, rank histograms, ECDF differences."""
-    from reports import figures
-    from reports.html import Section, render
+    from . import figures
+    from .html import Section, render
 
     section = Section(f"Simulation-based calibration: {spec.model} with {spec.sampler}", out)
     section.text(

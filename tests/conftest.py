@@ -21,8 +21,7 @@ DRAWS, TUNE, CHAINS = 1000, 500, 2
 @pytest.fixture(scope="session")
 def run_cache():
     """``run(model, sampler, seed=0, data=None) -> InferenceData``, memoised per session."""
-    import inference
-    import models
+    from bayesmin import inference, models
 
     cache = {}
 

@@ -5,10 +5,10 @@
 ``n_iter_``, ``converged_``).
 """
 
-from inference.em.dawid_skene import DawidSkene
-from inference.em.driver import EMResult, em
-from inference.em.glad import GLAD
-from inference.em.mixture import GaussianMixture
-from inference.em.ppca import PPCA
+from .dawid_skene import DawidSkene
+from .driver import EMResult, em
+from .glad import GLAD
+from .mixture import GaussianMixture
+from .ppca import PPCA
 
 __all__ = ["GLAD", "PPCA", "DawidSkene", "EMResult", "GaussianMixture", "em"]

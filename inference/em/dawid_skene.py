@@ -23,7 +23,7 @@ import pandas as pd
 from jax.scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 
-from inference.em.driver import em
+from .driver import em
 
 __all__ = ["DawidSkene"]
 

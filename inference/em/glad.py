@@ -59,9 +59,9 @@ from jax.scipy.stats import norm
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from inference.em.driver import em
-from models.base import DataError
-from models.glad import encode, show_id
+from ...models.base import DataError
+from ...models.glad import encode, show_id
+from .driver import em
 
 __all__ = ["GLAD", "e_step", "lower_bound", "m_step", "m_step_objective"]
 
@@ -287,7 +287,7 @@ class GLAD(BaseEstimator):
 
     Examples
     --------
-    >>> from models.glad import simulate
+    >>> from bayesmin.models.glad import simulate
     >>> df, truth = simulate(0, n_tasks=200, n_workers=20, labels_per_task=5)
     >>> glad = GLAD().fit(df)
     >>> float((glad.labels_.sort_index().to_numpy() == truth["z"]).mean()) > 0.8

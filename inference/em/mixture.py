@@ -30,7 +30,7 @@ from jax.scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 
-from inference.em.driver import em
+from .driver import em
 
 __all__ = ["GaussianMixture"]
 

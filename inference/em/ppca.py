@@ -64,7 +64,7 @@ from jax.scipy.linalg import cho_solve
 from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from inference.em.driver import em
+from .driver import em
 
 __all__ = ["PPCA"]
 
@@ -231,7 +231,7 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from inference.em.ppca import PPCA
+    >>> from bayesmin.inference.em.ppca import PPCA
     >>> X = np.random.default_rng(0).normal(size=(100, 5)) @ np.diag([3, 2, 1, 1, 1])
     >>> X[0, 1] = np.nan
     >>> model = PPCA(n_components=2, random_state=0).fit(X)

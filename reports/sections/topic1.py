@@ -8,12 +8,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-import diagnostics
-import models
-from models import linear_regression as lr
-from reports import figures
-from reports.html import Section
-from reports.report import Context
+from ... import diagnostics, models
+from ...models import linear_regression as lr
+from .. import figures
+from ..html import Section
+from ..report import Context
 
 
 def _model_graph(section: Section, model) -> None:
@@ -30,7 +29,7 @@ def _model_graph(section: Section, model) -> None:
     target = section.out_dir / "figures" / f"{section.prefix}model-graph.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(png)
-    from reports.html import Block
+    from ..html import Block
 
     section.blocks.append(
         Block("figure", src=f"figures/{target.name}", caption="The declarative PyMC model.")

@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from diagnostics.distance import ddpm_metrics
-from inference.diffusion import DDPMConfig, DDPMTrainer, ddpm_config
-from inference.training import TrainState, train
-from models.diffusion import dataset
-from reports.html import Section
-from reports.report import Context
+from ...diagnostics.distance import ddpm_metrics
+from ...inference.diffusion import DDPMConfig, DDPMTrainer, ddpm_config
+from ...inference.training import TrainState, train
+from ...models.diffusion import dataset
+from ..html import Section
+from ..report import Context
 
 __all__ = ["build", "config_for", "figures", "loss_figure"]
 

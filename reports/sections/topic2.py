@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from diagnostics.independence import independence_table
-from models import bayes_net
-from reports.html import Section
-from reports.report import Context
+from ...diagnostics.independence import independence_table
+from ...models import bayes_net
+from ..html import Section
+from ..report import Context
 
 __all__ = ["build"]
 

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-import diagnostics
-import models
-from models import conjugate as cj
-from reports import figures
-from reports.html import Section
-from reports.report import Context
+from ... import diagnostics, models
+from ...models import conjugate as cj
+from .. import figures
+from ..html import Section
+from ..report import Context
 
 __all__ = ["PAIRS", "Pair", "build", "verdict"]
 

@@ -17,11 +17,11 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-import models
-from inference.evidence import RVR
-from models.rvm import SINC_GAMMA, rbf_design, sinc
-from reports.html import Section
-from reports.report import Context
+from ... import models
+from ...inference.evidence import RVR
+from ...models.rvm import SINC_GAMMA, rbf_design, sinc
+from ..html import Section
+from ..report import Context
 
 __all__ = ["build"]
 

@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.patches import Ellipse
 from scipy import stats
 
-import models
-from diagnostics.kl import (
+from ... import models
+from ...diagnostics.kl import (
     kl_beta,
     kl_gamma,
     kl_landscape,
@@ -25,11 +25,11 @@ from diagnostics.kl import (
     kl_normal,
     kl_q_exact,
 )
-from inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fits
-from models import linear_regression as lr
-from models.targets import mixture_from_data
-from reports.html import Section
-from reports.report import Context
+from ...inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fits
+from ...models import linear_regression as lr
+from ...models.targets import mixture_from_data
+from ..html import Section
+from ..report import Context
 
 __all__ = ["build"]
 

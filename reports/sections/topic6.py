@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Ellipse
 
-import models
-from inference.em import PPCA, GaussianMixture
-from reports.html import Section
-from reports.report import Context
+from ... import models
+from ...inference.em import PPCA, GaussianMixture
+from ..html import Section
+from ..report import Context
 
 __all__ = ["build"]
 
@@ -189,8 +189,8 @@ def _ppca(section: Section, ctx: Context) -> None:
 def _glad(section: Section, ctx: Context) -> None:
     from scipy import stats
 
-    from inference.em import GLAD, DawidSkene
-    from models import glad as glad_model
+    from ...inference.em import GLAD, DawidSkene
+    from ...models import glad as glad_model
 
     section.heading3("GLAD: whose vote should count more")
     ctx.progress("GLAD: EM on simulated crowd labels")

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from inference import monte_carlo as mc
-from reports.html import Section
-from reports.report import Context
+from ...inference import monte_carlo as mc
+from ..html import Section
+from ..report import Context
 
 __all__ = ["PROPOSALS", "TARGET", "Mixture", "build", "k_verdict"]
 

@@ -27,14 +27,12 @@ import pandas as pd
 from scipy import stats
 from scipy.linalg import block_diag
 
-import diagnostics
-import inference
-import models
-from diagnostics import markov
-from inference import mh
-from reports import figures
-from reports.html import Section
-from reports.report import Context
+from ... import diagnostics, inference, models
+from ...diagnostics import markov
+from ...inference import mh
+from .. import figures
+from ..html import Section
+from ..report import Context
 
 __all__ = [
     "BENCHMARKS",

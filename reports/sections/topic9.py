@@ -30,11 +30,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
-from inference.training import TrainState
-from models.vae import digits
-from reports.html import Section
-from reports.report import Context
+from ...inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
+from ...inference.training import TrainState
+from ...models.vae import digits
+from ..html import Section
+from ..report import Context
 
 __all__ = ["SECTION_CONFIGS", "build", "config_for", "figures", "fit", "loss_figure"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diagnostics.distance import median_bandwidth, mmd_rbf, sliced_wasserstein
+from bayesmin.diagnostics.distance import median_bandwidth, mmd_rbf, sliced_wasserstein
 
 
 def _normal(seed, n, d=2, shift=0.0):

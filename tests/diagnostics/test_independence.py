@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from diagnostics.independence import d_separated, independence_table, independence_test
-from models.bayes_net import NETWORK, sample_joint
+from bayesmin.diagnostics.independence import d_separated, independence_table, independence_test
+from bayesmin.models.bayes_net import NETWORK, sample_joint
 
 DAG = {
     "Cloudy": (),

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from diagnostics.kl import kl_beta, kl_gamma, kl_monte_carlo, kl_mvn, kl_normal
+from bayesmin.diagnostics.kl import kl_beta, kl_gamma, kl_monte_carlo, kl_mvn, kl_normal
 
 CASES = [
     ("normal", (0.3, 1.2, -0.5, 0.8), lambda a, b, c, d: (stats.norm(a, b), stats.norm(c, d))),

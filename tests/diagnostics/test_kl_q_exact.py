@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-import inference
-import models
-from diagnostics.kl import kl_q_exact, kl_quadrature
+from bayesmin import inference, models
+from bayesmin.diagnostics.kl import kl_q_exact, kl_quadrature
 
 
 @functools.cache

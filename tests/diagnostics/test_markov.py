@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diagnostics.markov import (
+from bayesmin.diagnostics.markov import (
     DetailedBalance,
     convergence,
     detailed_balance,

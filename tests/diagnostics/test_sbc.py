@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import models
-from diagnostics import sbc
-from inference import mh
-from reports import sbc as sbc_run
+from bayesmin import models
+from bayesmin.diagnostics import sbc
+from bayesmin.inference import mh
+from bayesmin.reports import sbc as sbc_run
 
 
 def test_prior_draw_follows_the_models_own_prior():

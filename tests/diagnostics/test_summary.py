@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import diagnostics
-import models
-from diagnostics import COMPARE_COLUMNS, compare, flat_draws, moments, z_scores
-from models import Exact
+from bayesmin import diagnostics, models
+from bayesmin.diagnostics import COMPARE_COLUMNS, compare, flat_draws, moments, z_scores
+from bayesmin.models import Exact
 
 MEAN = np.array([0.0, 5.0, -2.0])
 SD = np.array([1.0, 2.0, 0.5])

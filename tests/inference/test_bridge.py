@@ -21,8 +21,8 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import unconstrain_fn
 from scipy import stats
 
-import models
-from inference.bridge import LogDensity, from_numpyro, from_pymc
+from bayesmin import models
+from bayesmin.inference.bridge import LogDensity, from_numpyro, from_pymc
 
 # Models whose two programs use different unconstrained spaces, so points cannot be
 # matched coordinate by coordinate: PyMC maps a Dirichlet through its own simplex

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import inference  # noqa: F401 - turns x64 on, as in real use: float32 must survive it
-from diagnostics.distance import ddpm_metrics
-from inference.diffusion import (
+from bayesmin import inference  # noqa: F401 - turns x64 on, as in real use: float32 must survive it
+from bayesmin.diagnostics.distance import ddpm_metrics
+from bayesmin.inference.diffusion import (
     DDPMConfig,
     DDPMTrainer,
     ddpm_config,
@@ -21,8 +21,8 @@ from inference.diffusion import (
     q_sample,
     sample_ddpm,
 )
-from inference.training import train
-from models.diffusion import dataset
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
 
 SCHEDULE = linear_schedule()  # Ho et al.: T = 1000, beta from 1e-4 to 0.02
 #: Small enough to train in seconds, big enough to beat a Gaussian on the moons.

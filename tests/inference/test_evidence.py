@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from inference.evidence import RVR
+from bayesmin.inference.evidence import RVR
 
 # Tipping (2001): Gaussian kernel of width r = 3, i.e. gamma = 1/r².
 SINC_GAMMA = 1.0 / 9.0
@@ -145,7 +145,7 @@ def test_linear_spline_kernel_fits_sinc():
 
 
 def test_linear_spline_kernel_formula():
-    from inference.evidence import linear_spline_kernel
+    from bayesmin.inference.evidence import linear_spline_kernel
 
     x, z = 0.7, -0.4
     m = min(x, z)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-import models
-from diagnostics.kl import kl_landscape, kl_monte_carlo, kl_quadrature
-from inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fit, reverse_kl_fits
-from models.targets import NormalMixture, mixture_sample
+from bayesmin import models
+from bayesmin.diagnostics.kl import kl_landscape, kl_monte_carlo, kl_quadrature
+from bayesmin.inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fit, reverse_kl_fits
+from bayesmin.models.targets import NormalMixture, mixture_sample
 
 GRID = np.linspace(-12.0, 12.0, 24_001)
 SEEDS = range(6)

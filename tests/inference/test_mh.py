@@ -11,10 +11,8 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 
-import diagnostics
-import inference
-import models
-from inference import mh
+from bayesmin import diagnostics, inference, models
+from bayesmin.inference import mh
 
 # --------------------------------------------------------------- tier 1: stubbed proposals
 

@@ -19,12 +19,10 @@ import pymc as pm
 import pytest
 from numpyro.infer import MCMC
 
-import diagnostics
-import inference
-import models
-from inference import mh
-from inference.mh_numpyro import MetropolisHastings
-from inference.mh_pymc import MetropolisHastingsStep
+from bayesmin import diagnostics, inference, models
+from bayesmin.inference import mh
+from bayesmin.inference.mh_numpyro import MetropolisHastings
+from bayesmin.inference.mh_pymc import MetropolisHastingsStep
 
 Z_MAX = 4.0
 WARMUP, DRAWS, CHAINS = 1000, 2500, 2

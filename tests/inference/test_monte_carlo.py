@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from inference.monte_carlo import (
+from bayesmin.inference.monte_carlo import (
     ImportanceResult,
     MCEstimate,
     RejectionResult,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import diagnostics
-import models
+from bayesmin import diagnostics, models
 
 BACKENDS = ["nuts:numpyro", "nuts:pymc", "nuts:nutpie", "nuts:blackjax"]
 EXACT_MODELS = ["beta_binomial", "gamma_poisson", "normal_normal", "linear_regression"]

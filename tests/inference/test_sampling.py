@@ -18,10 +18,8 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-import diagnostics
-import inference
-import models
-from inference._timing import clock
+from bayesmin import diagnostics, inference, models
+from bayesmin.inference._timing import clock
 
 BACKENDS = ["nuts:numpyro", "nuts:pymc", "nuts:nutpie", "nuts:blackjax"]
 CONTRACT_STATS = ("lp", "acceptance_rate", "diverging", "n_steps")
@@ -305,7 +303,7 @@ def test_clock_nested_blocks_share_compile_time():
 def test_a_models_sampler_defaults_apply_unless_the_caller_overrides(monkeypatch):
     import dataclasses
 
-    from inference import sampling
+    from bayesmin.inference import sampling
 
     seen = []
     real = sampling.SAMPLERS["nuts:numpyro"]

@@ -14,9 +14,9 @@ import jax
 import numpy as np
 import pytest
 
-from inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
-from inference.training import train
-from models.vae import digits
+from bayesmin.inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
+from bayesmin.inference.training import train
+from bayesmin.models.vae import digits
 
 # 400 steps of a 64-unit network: the test ELBO ends ~3 nats above the independent-pixel
 # baseline (−21.9 vs −25.2 nats per image), far beyond the Monte Carlo error (~0.01).

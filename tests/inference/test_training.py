@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from inference.training import TrainState, init_state, train
+from bayesmin.inference.training import TrainState, init_state, train
 
 X = jax.random.normal(jax.random.PRNGKey(0), (500, 3), jnp.float32)
 W_TRUE = jnp.array([1.0, -2.0, 0.5], jnp.float32)

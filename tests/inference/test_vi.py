@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-import inference
-import models
-from diagnostics.kl import kl_mvn
+from bayesmin import inference, models
+from bayesmin.diagnostics.kl import kl_mvn
 
 
 def _fit(name, sampler, seed=0):

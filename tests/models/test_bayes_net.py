@@ -17,10 +17,10 @@ import pytest
 from numpyro import handlers
 from numpyro.infer.util import log_density
 
-import models
-from models import bayes_net
-from models.base import DataError
-from models.bayes_net import (
+from bayesmin import models
+from bayesmin.models import bayes_net
+from bayesmin.models.base import DataError
+from bayesmin.models.bayes_net import (
     NETWORK,
     DiscreteBayesNet,
     Node,

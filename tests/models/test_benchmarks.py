@@ -16,8 +16,8 @@ from numpyro import handlers
 from numpyro.infer.util import log_density
 from scipy import integrate, stats
 
-from models import base, benchmarks  # noqa: F401  (importing registers the benchmarks)
-from models.base import DataError, Exact
+from bayesmin.models import base, benchmarks  # noqa: F401  (importing registers the benchmarks)
+from bayesmin.models.base import DataError, Exact
 
 NAMES = (
     "eight_schools_centered",

@@ -18,9 +18,9 @@ import pytest
 from numpyro.infer.util import log_density
 from scipy import integrate, special, stats
 
-import models
-from models.base import DataError
-from models.conjugate import (
+from bayesmin import models
+from bayesmin.models.base import DataError
+from bayesmin.models.conjugate import (
     beta_binomial_data,
     beta_binomial_predictive,
     beta_binomial_update,

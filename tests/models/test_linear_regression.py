@@ -18,9 +18,9 @@ import pytest
 from scipy import integrate, stats
 from sklearn.linear_model import LinearRegression, Ridge
 
-import models
-from models.base import DataError
-from models.linear_regression import (
+from bayesmin import models
+from bayesmin.models.base import DataError
+from bayesmin.models.linear_regression import (
     design_from_frame,
     log_evidence,
     map_estimate,

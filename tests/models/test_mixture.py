@@ -5,10 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import inference
-import models
-from inference.em import GaussianMixture
-from models.mixture import from_frame, mixture_data
+from bayesmin import inference, models
+from bayesmin.inference.em import GaussianMixture
+from bayesmin.models.mixture import from_frame, mixture_data
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +44,7 @@ def test_nuts_on_the_declarative_mixture_agrees_with_em(data, em_diag, sampler):
 
 
 def test_em_estimates_are_sorted_tables(data):
-    from reports.fitting import EM_FITS
+    from bayesmin.reports.fitting import EM_FITS
 
     est = EM_FITS["gaussian_mixture"](data)
     comps = est["summary"]

@@ -20,12 +20,11 @@ from numpyro import handlers
 from numpyro.infer import Predictive
 from scipy import stats
 
-import inference
-import models
-from inference.bridge import from_numpyro
-from inference.evidence import RVR
-from models.base import DataError
-from models.rvm import rbf_design, sinc
+from bayesmin import inference, models
+from bayesmin.inference.bridge import from_numpyro
+from bayesmin.inference.evidence import RVR
+from bayesmin.models.base import DataError
+from bayesmin.models.rvm import rbf_design, sinc
 
 DRAWS, CHAINS = 500, 2
 GRID = np.linspace(-10.0, 10.0, 200)[:, None]
@@ -79,8 +78,8 @@ def test_simulate_is_tippings_sinc(spec, data):
 
 
 def test_kernels_are_shared_with_inference():
-    from inference import evidence
-    from models import kernels
+    from bayesmin.inference import evidence
+    from bayesmin.models import kernels
 
     assert evidence.rbf_kernel is kernels.rbf_kernel
     assert evidence.linear_spline_kernel is kernels.linear_spline_kernel

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import models
-from models.base import DataError
-from models.targets import NormalMixture, mixture_logpdf, mixture_moments, mixture_sample
+from bayesmin import models
+from bayesmin.models.base import DataError
+from bayesmin.models.targets import NormalMixture, mixture_logpdf, mixture_moments, mixture_sample
 
 
 def test_mixture_helpers_against_scipy_and_draws():

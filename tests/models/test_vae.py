@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from numpyro import handlers
 
-import models
-from models import vae
+from bayesmin import models
+from bayesmin.models import vae
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from inference.training import init_state
-from reports.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bayesmin.inference.training import init_state
+from bayesmin.reports.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 HEADER = {"model": "toy", "hidden": 8}
 

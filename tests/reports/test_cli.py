@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import diagnostics
-from reports import cli
-from reports.report import parse_topics
+from bayesmin import diagnostics
+from bayesmin.reports import cli
+from bayesmin.reports.report import parse_topics
 
 
 def run(argv, capsys):
@@ -259,7 +259,7 @@ def test_compare_writes_contract_table_and_resumes_without_recomputing(
 
     # A rerun must not sample at all; extending the seeds samples only the new ones.
     calls = []
-    import inference
+    from bayesmin import inference
 
     real = inference.sample
 
@@ -267,7 +267,7 @@ def test_compare_writes_contract_table_and_resumes_without_recomputing(
         calls.append((args[1], kwargs["seed"]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("reports.grid.inference.sample", spy)
+    monkeypatch.setattr("bayesmin.reports.grid.inference.sample", spy)
     code, _, err = run(["compare", "gamma_poisson", *GRID, "--seeds", "0-1", "--out", out], capsys)
     assert code == 0, err
     assert calls == []
@@ -341,10 +341,10 @@ def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeyp
     assert len(list((out / "sims").glob("*.nc"))) == 10
     assert "calibration" in (out / "index.html").read_text()
 
-    import diagnostics.sbc
+    from bayesmin.diagnostics import sbc as sbc_diagnostics
 
     calls = []
-    monkeypatch.setattr(diagnostics.sbc, "simulate", lambda task: calls.append(task) or 1 / 0)
+    monkeypatch.setattr(sbc_diagnostics, "simulate", lambda task: calls.append(task) or 1 / 0)
     code, _, err = run(args, capsys)
     assert code == 0 and calls == []  # nothing recomputed
     pd.testing.assert_frame_equal(pd.read_csv(out / "ranks.csv"), ranks)
@@ -365,7 +365,7 @@ def test_sbc_refuses_a_folder_holding_a_comparison(tmp_path, capsys):
 
 
 def test_fit_by_em_writes_tables_and_the_bound(tmp_path, capsys):
-    import models
+    from bayesmin import models
 
     data = models.get("gaussian_mixture").simulate(2, n=200, k=2, d=2)
     csv = tmp_path / "X.csv"
@@ -394,7 +394,7 @@ def test_fit_by_em_writes_tables_and_the_bound(tmp_path, capsys):
 
 
 def test_fit_by_evidence_writes_relevance_vectors_in_the_users_units(tmp_path, capsys):
-    from inference.evidence import RVR
+    from bayesmin.inference.evidence import RVR
 
     rng = np.random.default_rng(0)
     x = np.sort(rng.uniform(-10, 10, 120))
@@ -425,9 +425,9 @@ def test_fit_by_evidence_writes_relevance_vectors_in_the_users_units(tmp_path, c
 
 
 def test_fit_glad_from_a_labels_table(tmp_path, capsys):
-    import models.glad
+    from bayesmin.models import glad
 
-    df, truth = models.glad.simulate(0, n_tasks=120, n_workers=12, labels_per_task=5)
+    df, truth = glad.simulate(0, n_tasks=120, n_workers=12, labels_per_task=5)
     csv = tmp_path / "labels.csv"
     df.to_csv(csv, index=False)
     out = tmp_path / "glad"

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
-import diagnostics
-from reports.compare_page import verdicts
-from reports.grid import summarise
+from bayesmin import diagnostics
+from bayesmin.reports.compare_page import verdicts
+from bayesmin.reports.grid import summarise
 
 
 def _table():

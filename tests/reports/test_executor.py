@@ -12,10 +12,10 @@ import arviz as az
 import pandas as pd
 import pytest
 
-from reports.executor import ExecutorError, check_scheduler, open_executor
+from bayesmin.reports.executor import ExecutorError, check_scheduler, open_executor
 
 ROOT = Path(__file__).resolve().parents[2]
-BAYESMIN = [sys.executable, "-c", "from reports.cli import run; run()"]
+BAYESMIN = [sys.executable, "-m", "bayesmin"]
 
 
 def _env(tmp_path):

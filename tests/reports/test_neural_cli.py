@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference import diffusion, svi
-from reports import cli, neural
+from bayesmin.inference import diffusion, svi
+from bayesmin.reports import cli, neural
 
 TINY_VAE = dataclasses.replace(
     svi.VAE_PROFILES["quick"], steps=300, hidden=32, iwae_k=20, elbo_k=4, grad_samples=20

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reports.html import Section, render
-from reports.report import Context, Profile
-from reports.sections import topic1
+from bayesmin.reports.html import Section, render
+from bayesmin.reports.report import Context, Profile
+from bayesmin.reports.sections import topic1
 
 
 def test_topic1_section_has_every_figure_and_table(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from reports.report import Profile
-from reports.sections import topic10
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic10
 
 # Any profile name but "quick"/"full" trains the tiny test configuration.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
@@ -25,9 +25,9 @@ def test_topic10_builds_with_figures_and_table(tmp_path, build_section, check_fi
 
 
 def test_figures_are_reusable_and_config_maps_profiles():
-    from inference.diffusion import DDPMTrainer
-    from inference.training import init_state
-    from models.diffusion import dataset
+    from bayesmin.inference.diffusion import DDPMTrainer
+    from bayesmin.inference.training import init_state
+    from bayesmin.models.diffusion import dataset
 
     assert topic10.config_for("moons", "quick").steps > topic10.config_for("moons", "test").steps
     data = dataset("moons", n=200, seed=0)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from reports.report import Profile
-from reports.sections import topic4
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic4
 
 PROFILE = Profile("test", draws=300, tune=300, chains=2, samplers=("nuts:numpyro",))
 

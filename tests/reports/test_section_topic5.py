@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reports.report import Profile
-from reports.sections import topic5
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic5
 
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from reports.report import Profile
-from reports.sections import topic6
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic6
 
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
 

@@ -6,8 +6,8 @@ import re
 
 import matplotlib.pyplot as plt
 
-from reports.report import Profile
-from reports.sections import topic9
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic9
 
 # Profile name "test": the section trains topic9.SECTION_CONFIGS["test"] (seconds).
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports.report import Profile
-from reports.sections import topic2, topic3
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic2, topic3
 
 # Tiny sizes; two backends keep the JAX/PyMC compile cost of the comparison down.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro", "nuts:pymc"))
@@ -112,7 +112,7 @@ def test_topic3_verdict_rule():
 def test_topic3_numeric_bayes_matches_closed_form(name):
     # The dotted line of the update figure: prior x likelihood normalised on a grid
     # must equal the closed-form posterior density.
-    import models
+    from bayesmin import models
 
     pair = topic3.PAIRS[name]
     data = models.get(name).simulate(0)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from models import get as get_model
-from reports.html import Section
-from reports.report import Profile
-from reports.sections import topic7, topic8
+from bayesmin.models import get as get_model
+from bayesmin.reports.html import Section
+from bayesmin.reports.report import Profile
+from bayesmin.reports.sections import topic7, topic8
 
 # Tiny sizes and one NUTS backend: JAX compilation is most of the cost.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference.em.dawid_skene import DawidSkene
+from bayesmin.inference.em.dawid_skene import DawidSkene
 
 
 def _simulate(seed=0, n_tasks=600, n_workers=12, per_task=5):

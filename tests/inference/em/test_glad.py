@@ -15,8 +15,8 @@ import pytest
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
-from inference.em.glad import GLAD, e_step, encode, m_step_objective
-from models.glad import glad_numpyro, majority_vote, pad_labels, simulate
+from bayesmin.inference.em.glad import GLAD, e_step, encode, m_step_objective
+from bayesmin.models.glad import glad_numpyro, majority_vote, pad_labels, simulate
 
 # 100 labels per worker on average: enough that the ranking of 20 abilities is a property
 # of the estimator, not of two workers whose true α happen to be 0.1 apart. Across seeds

@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from inference.em import GaussianMixture, em
+from bayesmin.inference.em import GaussianMixture, em
 
 TYPES = ["full", "diag", "spherical"]
 

@@ -14,10 +14,10 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
-import inference
-import models.ppca
-from inference.em.driver import em
-from inference.em.ppca import PPCA, _e_step, _lower_bound, _m_step
+from bayesmin import inference
+from bayesmin.inference.em.driver import em
+from bayesmin.inference.em.ppca import PPCA, _e_step, _lower_bound, _m_step
+from bayesmin.models import ppca as ppca_model
 
 N, D, Q, SIGMA = 300, 6, 2, 0.3
 # Tight enough that EM's linear convergence (rate ~0.93 per iteration on these data,
@@ -37,7 +37,7 @@ def _hide(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
 
 @pytest.fixture(scope="module")
 def sim():
-    return models.ppca.simulate(0, n=N, D=D, q=Q, sigma=SIGMA)
+    return ppca_model.simulate(0, n=N, D=D, q=Q, sigma=SIGMA)
 
 
 @pytest.fixture(scope="module")
@@ -300,10 +300,10 @@ def test_same_seed_same_fit_and_sklearn_contract(sim, em_fit):
 
 
 def test_nuts_sigma2_agrees_with_maximum_likelihood():
-    small = models.ppca.simulate(1, n=100, D=4, q=1, sigma=0.5)
+    small = ppca_model.simulate(1, n=100, D=4, q=1, sigma=0.5)
     ml = PPCA(1, method="closed_form").fit(small["X"]).noise_variance_
     idata = inference.sample(
-        models.ppca.ppca_numpyro,
+        ppca_model.ppca_numpyro,
         "nuts",
         data={"X": small["X"], "q": 1},
         draws=300,
@@ -327,7 +327,7 @@ def test_nuts_sigma2_agrees_with_maximum_likelihood():
 
 
 def test_restarts_and_warm_start():
-    from models.ppca import simulate as simulate_ppca
+    from bayesmin.models.ppca import simulate as simulate_ppca
 
     X = simulate_ppca(3, n=150, D=5, q=2, sigma=0.4)["X"]
     X[::9, 1] = np.nan
