@@ -38,8 +38,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compiled import CompiledCache
+
 __all__ = [
     "AdaptationState",
+    "Chains",
     "MHInfo",
     "MHParams",
     "MHState",
@@ -52,6 +55,7 @@ __all__ = [
     "init",
     "metropolis_hastings",
     "random_walk",
+    "sample_chains",
     "warmup_schedule",
 ]
 
@@ -411,7 +415,28 @@ PROPOSALS: dict[str, Callable[[], Proposal]] = {
 # 2004, §7.4: an independence proposal must have heavier tails than the target).
 INDEPENDENCE_SCALE = 1.5
 
-_COMPILED: dict[tuple, Any] = {}
+# Compiled runners by model and structure (draws, tune, proposal, chains, ...). The
+# tunables (scale, covariance, mean) are arguments of the program, not part of the key:
+# a sweep over proposal scales compiles once.
+_COMPILED: CompiledCache[Any] = CompiledCache("MH runners", maxsize=8)
+
+
+class Chains(NamedTuple):
+    """What :func:`sample_chains` returns.
+
+    positions : (chains, draws, dim) draws in the flat space of ``logdensity_fn``.
+    logdensity : (chains, draws) log density at each draw.
+    info : :class:`MHInfo` of (chains, draws) arrays (acceptance rate, acceptance).
+    params : :class:`MHParams` with a leading chain axis: the tunables each chain used
+        after warm-up.
+    compile_seconds : seconds spent compiling (0 when the executable was cached).
+    """
+
+    positions: jax.Array
+    logdensity: jax.Array
+    info: MHInfo
+    params: MHParams
+    compile_seconds: float
 
 
 def _runner(logdensity_fn, dim, *, draws, tune, proposal, hastings, adapt):
@@ -513,8 +538,10 @@ def sample_chains(
 
     Returns
     -------
-    positions : (chains, draws, dim), logdensity : (chains, draws), info : MHInfo of
-    (chains, draws) arrays, params : MHParams per chain, and ``compile_seconds``.
+    Chains
+        ``positions`` (chains, draws, dim), ``logdensity`` (chains, draws), ``info`` (an
+        :class:`MHInfo` of (chains, draws) arrays), ``params`` (the :class:`MHParams` each
+        chain used) and ``compile_seconds``.
     """
     import time
 
@@ -535,10 +562,8 @@ def sample_chains(
     fixed = params if params is not None else params_from(dim, scale=2.38 / np.sqrt(dim))
     fixed = MHParams(*(jnp.asarray(v, init_positions.dtype) for v in fixed))
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    key = (cache_key, draws, tune, proposal_key, hastings, adapt, chains, dim)
-    t0 = time.perf_counter()
-    compiled = _COMPILED.get(key) if cache_key is not None else None
-    if compiled is None:
+
+    def build():
         runner = _runner(
             logdensity_fn,
             dim,
@@ -548,14 +573,17 @@ def sample_chains(
             hastings=hastings,
             adapt=adapt,
         )
-        compiled = jax.jit(runner).lower(keys, init_positions, fixed).compile()
-        if cache_key is not None:
-            _COMPILED[key] = compiled
-            while len(_COMPILED) > 8:
-                _COMPILED.pop(next(iter(_COMPILED)))
+        return jax.jit(runner).lower(keys, init_positions, fixed).compile()
+
+    t0 = time.perf_counter()
+    if cache_key is None:
+        compiled = build()
+    else:
+        key = (cache_key, draws, tune, proposal_key, hastings, adapt, chains, dim)
+        compiled = _COMPILED.get((*key, str(init_positions.dtype)), build)
     compile_seconds = time.perf_counter() - t0
     positions, lp, info, adapted = jax.block_until_ready(compiled(keys, init_positions, fixed))
-    return positions, lp, info, adapted, compile_seconds
+    return Chains(positions, lp, info, adapted, compile_seconds)
 
 
 def run(
@@ -622,10 +650,7 @@ def run(
         hastings=hastings,
         adapt=adapt,
         params=params,
-        cache_key=(
-            ld,
-            None if params is None else tuple(np.asarray(p).tobytes() for p in params),
-        ),
+        cache_key=ld,
     )
     run_s = time.perf_counter() - t0 - compile_s
     with clock() as post:

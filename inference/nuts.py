@@ -30,6 +30,7 @@ import arviz as az
 import jax
 import numpy as np
 
+from ._compiled import CompiledCache
 from ._timing import clock
 from .bridge import LogDensity, potential_fn
 from .results import from_arrays
@@ -87,7 +88,7 @@ def numpyro_nuts(
     return from_arrays(posterior, stats), c.compile + post.compile, c.run + post.run
 
 
-_BLACKJAX_COMPILED: dict[tuple, Any] = {}
+_BLACKJAX_COMPILED: CompiledCache[Any] = CompiledCache("BlackJAX NUTS", maxsize=8)
 
 
 def blackjax_nuts(
@@ -138,12 +139,9 @@ def blackjax_nuts(
         # Ahead-of-time compile so compile and run are timed apart exactly; the
         # executable is kept, so another seed on the same model compiles nothing.
         t0 = time.perf_counter()
-        compiled = _BLACKJAX_COMPILED.get(cache_key)
-        if compiled is None:
-            compiled = jax.jit(jax.vmap(one_chain)).lower(keys, init).compile()
-            _BLACKJAX_COMPILED[cache_key] = compiled
-            while len(_BLACKJAX_COMPILED) > 8:
-                _BLACKJAX_COMPILED.pop(next(iter(_BLACKJAX_COMPILED)))
+        compiled = _BLACKJAX_COMPILED.get(
+            cache_key, lambda: jax.jit(jax.vmap(one_chain)).lower(keys, init).compile()
+        )
         compile_s = time.perf_counter() - t0
         positions, stats = jax.block_until_ready(compiled(keys, init))
     with clock() as post:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,11 +13,20 @@ import arviz as az
 
 from .. import models
 from . import mh, mh_pymc, nuts, vi
+from ._compiled import CompiledCache
 from ._timing import clock
 from .bridge import LogDensity, from_numpyro, from_pymc
 from .results import finalize
 
-__all__ = ["SAMPLERS", "Sampler", "Target", "resolve_sampler", "resolve_target", "sample"]
+__all__ = [
+    "SAMPLERS",
+    "Sampler",
+    "Target",
+    "check_run_lengths",
+    "resolve_sampler",
+    "resolve_target",
+    "sample",
+]
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,41 @@ def resolve_sampler(spelling: str) -> Sampler:
         raise ValueError(f"unknown sampler {spelling!r}; known samplers: {known}") from None
 
 
-_LOGDENSITIES: OrderedDict[tuple[str, str], LogDensity] = OrderedDict()
+# Traced log densities of registry models, by (name, data fingerprint): every seed and
+# every JAX sampler on the same data shares one, so their compiled programs are reused.
+_LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsize=16)
+
+# The smallest value of each run length; any other count (e.g. ranked draws) is >= 1.
+RUN_LENGTH_MINIMUM = {"draws": 1, "chains": 1, "tune": 0}
+
+
+def check_run_lengths(**lengths: Any) -> dict[str, int]:
+    """The run lengths as ints, or a ``ValueError`` naming the first that is not valid.
+
+    ``draws`` and ``chains`` must be >= 1, ``tune`` >= 0, any other count >= 1; a
+    length is a whole number (``2.0`` is accepted, ``2.5``, ``True`` and ``"2"`` are not).
+
+    Examples
+    --------
+    >>> check_run_lengths(draws=1000, tune=0, chains=4)
+    {'draws': 1000, 'tune': 0, 'chains': 4}
+    >>> check_run_lengths(draws=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: draws must be >= 1, got 0
+    """
+    out = {}
+    for name, value in lengths.items():
+        minimum = RUN_LENGTH_MINIMUM.get(name, 1)
+        whole = isinstance(value, numbers.Integral) or (
+            isinstance(value, float) and value.is_integer()
+        )
+        if isinstance(value, bool) or not whole:
+            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        out[name] = int(value)
+    return out
 
 
 @dataclass
@@ -130,21 +173,14 @@ class Target:
         For registry models it is shared by every run on the same data, so JAX
         functions compiled for it (see :mod:`inference.nuts`) are reused across seeds.
         """
-        key = None
-        if self.spec is not None:
-            key = (self.spec.name, models.fingerprint(self.data))
-            if key in _LOGDENSITIES:
-                _LOGDENSITIES.move_to_end(key)
-                return _LOGDENSITIES[key]
+        if self.spec is None:
+            return self._trace()
+        return _LOGDENSITIES.get((self.spec.name, models.fingerprint(self.data)), self._trace)
+
+    def _trace(self) -> LogDensity:
         if self.numpyro_fn is not None:
-            ld = from_numpyro(self.numpyro_fn, self.data)
-        else:
-            ld = from_pymc(self.pymc())
-        if key is not None:
-            _LOGDENSITIES[key] = ld
-            while len(_LOGDENSITIES) > 16:
-                _LOGDENSITIES.popitem(last=False)
-        return ld
+            return from_numpyro(self.numpyro_fn, self.data)
+        return from_pymc(self.pymc())
 
     def exact(self) -> dict[str, models.Exact] | None:
         """Closed-form posterior of a registry model, ``None`` where there is none."""
@@ -245,20 +281,14 @@ def sample(
     ['mu']
     """
     chosen = resolve_sampler(sampler)
-    for name, value in (("draws", draws), ("chains", chains)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    if int(tune) < 0:
-        raise ValueError(f"tune must be >= 0, got {tune}")
+    lengths = check_run_lengths(draws=draws, tune=tune, chains=chains)
     tgt = resolve_target(target, data)
     if tgt.spec is not None:
         # The model's own defaults for this sampler family (e.g. a higher target_accept
         # where its geometry needs it); what the caller passes wins.
         family = chosen.spelling.split(":")[0]
         options = {**tgt.spec.sampler_defaults.get(family, {}), **options}
-    kwargs = dict(
-        draws=int(draws), tune=int(tune), chains=int(chains), seed=int(seed), progress=progress
-    )
+    kwargs = dict(**lengths, seed=int(seed), progress=progress)
     if chosen.needs == "pymc":
         idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)
     else:
@@ -275,7 +305,5 @@ def sample(
         compile_seconds=compile_s,
         sampling_seconds=sampling_s,
         model=tgt.name,
-        draws=int(draws),
-        tune=int(tune),
-        chains=int(chains),
+        **lengths,
     )

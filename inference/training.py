@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compiled import CompiledCache
+
 __all__ = ["TrainState", "init_state", "train"]
 
 
@@ -40,22 +42,20 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-_COMPILED: dict[Any, Callable] = {}
+# One jitted chunk per (step function, chunk length); bounded, a long session trains many models.
+_COMPILED: CompiledCache[Callable] = CompiledCache("training chunks", maxsize=16)
 
 
 def _chunk_fn(step: Callable, chunk: int) -> Callable:
-    key = (step, chunk)
-    if key not in _COMPILED:
-
+    def build() -> Callable:
         def run(state: TrainState, key: jax.Array):
             keys = jax.random.split(key, chunk)
             carry, losses = jax.lax.scan(step, state.carry, keys)
             return TrainState(carry, state.step + chunk), losses
 
-        if len(_COMPILED) > 16:  # bounded: a long session trains many models
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = jax.jit(run)
-    return _COMPILED[key]
+        return jax.jit(run)
+
+    return _COMPILED.get((step, chunk), build)
 
 
 def train(

@@ -32,17 +32,20 @@ the means right and the variances too small (the reverse KL's under-dispersion);
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._compiled import CompiledCache
 from .results import from_arrays
 
 __all__ = ["advi", "fit_gaussian"]
 
-_COMPILED: dict[tuple, Any] = {}
+# The compiled ADVI program and its unpacking of q, per model and settings.
+_COMPILED: CompiledCache[tuple[Any, Callable]] = CompiledCache("ADVI programs", maxsize=8)
 
 
 def _program(ld, dim: int, steps: int, elbo_draws: int, fullrank: bool, learning_rate: float):
@@ -111,12 +114,12 @@ def _fit_q(ld, start, fullrank, seed, steps, elbo_draws, learning_rate):
     start = jnp.asarray(start)
     key = (ld, ld.dim, steps, int(elbo_draws), bool(fullrank), float(learning_rate))
     t0 = time.perf_counter()
-    if key not in _COMPILED:
+
+    def build():
         run, unpack = _program(ld, ld.dim, steps, int(elbo_draws), bool(fullrank), learning_rate)
-        _COMPILED[key] = (run.lower(jax.random.PRNGKey(seed), start).compile(), unpack)
-        while len(_COMPILED) > 8:
-            _COMPILED.pop(next(iter(_COMPILED)))
-    compiled, unpack = _COMPILED[key]
+        return run.lower(jax.random.PRNGKey(seed), start).compile(), unpack
+
+    compiled, unpack = _COMPILED.get(key, build)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     params, elbo = jax.block_until_ready(compiled(jax.random.PRNGKey(seed), start))

@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compiled import CompiledCache
+
 __all__ = ["EMResult", "em"]
 
 
@@ -72,7 +74,8 @@ def _loop(e_step, m_step, lower_bound, tol: float, max_iter: int):
     return jax.jit(run)
 
 
-_LOOPS: dict[tuple, Callable] = {}
+# One compiled loop per model and settings; steps built per call (closures) must not pile up.
+_LOOPS: CompiledCache[Callable] = CompiledCache("EM loops", maxsize=32)
 
 
 def em(
@@ -95,11 +98,7 @@ def em(
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
     key = (e_step, m_step, lower_bound, float(tol), int(max_iter))
-    loop = _LOOPS.get(key)
-    if loop is None:
-        loop = _LOOPS[key] = _loop(e_step, m_step, lower_bound, float(tol), int(max_iter))
-        while len(_LOOPS) > 32:  # steps built per call (closures) must not pile up
-            _LOOPS.pop(next(iter(_LOOPS)))
+    loop = _LOOPS.get(key, lambda: _loop(e_step, m_step, lower_bound, float(tol), int(max_iter)))
     params, history, n, converged = loop(params, data)
     n = int(n)
     return EMResult(params, np.asarray(history)[:n], n, bool(converged))
