@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from ..inference._precision import float64
+
 __all__ = [
     "KLEstimate",
     "kl_beta",
@@ -259,6 +261,7 @@ def _exact_logpdf(ref: Any):
     )
 
 
+@float64()  # q was fitted in float64; the change of variables is evaluated the same way
 def kl_q_exact(
     idata: Any,
     spec: Any,

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import models
+from ..inference._precision import float64
 from .summary import _labels
 
 __all__ = [
@@ -99,6 +100,7 @@ def _observed_keys(spec: models.ModelSpec, data: Mapping[str, Any]) -> dict[str,
     return out
 
 
+@float64()  # a seed gives the same θ̃ whatever the global flag (and every sampler is float64)
 def prior_draw(
     spec: models.ModelSpec, data: Mapping[str, Any], seed: int
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -122,8 +124,6 @@ def prior_draw(
     """
     import jax
     from numpyro import handlers
-
-    from .. import inference  # noqa: F401 - JAX in 64-bit, so a seed gives the same θ̃ everywhere
 
     if spec.numpyro is None:
         raise ValueError(f"{spec.name} has no NumPyro program; SBC draws from the prior through it")

@@ -18,7 +18,14 @@ import jax
 # passes float32 arrays explicitly.
 jax.config.update("jax_enable_x64", True)
 
-__all__ = ["SAMPLERS", "resolve_sampler", "resolve_target", "sample"]
+__all__ = [
+    "SAMPLERS",
+    "check_run_lengths",
+    "resolve_sampler",
+    "resolve_target",
+    "sample",
+    "sampler_options",
+]
 
 
 def __getattr__(name: str):

@@ -12,6 +12,7 @@ jaxified from ``model.logp()`` itself rather than through ``get_jaxified_logp``,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,36 @@ __all__ = [
     "potential_value",
 ]
 
-# JAX runs in 64-bit: ``inference/__init__.py`` sets it, for the reason given there.
+from ._precision import float64
+
+# Both bridges trace the model in 64-bit (PyMC models are float64; :mod:`._precision`
+# says why every route runs in the same precision), so a LogDensity's flat vector, its
+# initial points and its constrained draws are float64 whatever the global flag.
+
+
+def _float64_only(fn: Callable) -> Callable:
+    """``fn`` evaluated in 64-bit: an eager call switches to it; a trace must already be in it.
+
+    The model's constants were made in 64-bit; traced in 32-bit, they would meet 32-bit
+    arrays and fail deep in XLA (``operand type mismatch``). A sampler traces these
+    functions inside ``float64()``, as ``inference.sample`` does; tracing them outside is
+    refused here with the remedy.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        if jax.config.jax_enable_x64:
+            return fn(*args)
+        if any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves(args)):
+            raise RuntimeError(
+                "this log density was built in float64; trace it inside "
+                "bayesmin.inference._precision.float64() (bayesmin's samplers do), or "
+                "turn JAX's x64 mode on"
+            )
+        with float64():
+            return fn(*args)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -59,6 +89,11 @@ class LogDensity:
     constrain: Callable[[jax.Array], dict[str, jax.Array]]
     unravel: Callable[[jax.Array], dict[str, jax.Array]]
 
+    def __post_init__(self) -> None:
+        for name in ("logdensity", "constrain", "unravel"):
+            object.__setattr__(self, name, _float64_only(getattr(self, name)))
+
+    @float64()
     def constrain_draws(self, draws: jax.Array) -> dict[str, np.ndarray]:
         """Map draws of shape ``(chains, n, dim)`` to constrained arrays ``(chains, n, ...)``."""
         out = jax.jit(jax.vmap(jax.vmap(self.constrain)))(draws)
@@ -80,6 +115,7 @@ def potential_value(logdensity_value: jax.Array) -> jax.Array:
     return -logdensity_value
 
 
+@float64()
 def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogDensity:
     """The log density of a NumPyro model function called as ``model(**data)``."""
     from numpyro.infer.util import initialize_model
@@ -99,6 +135,7 @@ def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogD
 
     batched = jax.jit(jax.vmap(logdensity))
 
+    @float64()
     def initial_positions(seed: int, chains: int) -> np.ndarray:
         # NumPyro's default ``init_to_uniform``: uniform on (-2, 2) in unconstrained
         # space, redrawn where the log density is not finite.
@@ -116,6 +153,7 @@ def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogD
     return LogDensity(logdensity, int(flat0.size), initial_positions, constrain, unravel)
 
 
+@float64()
 def from_pymc(model) -> LogDensity:
     """The log density of a ``pm.Model`` in its unconstrained value space.
 

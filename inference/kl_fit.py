@@ -42,6 +42,7 @@ from scipy import stats
 
 from .. import models
 from . import vi
+from ._precision import float64
 
 __all__ = ["GaussianFit", "elbo_estimate", "forward_kl_fit", "reverse_kl_fit", "reverse_kl_fits"]
 
@@ -86,6 +87,7 @@ def _logdensity(target: Any, data: Mapping[str, Any] | None):
     return resolve_target(target, data).logdensity
 
 
+@float64()
 def reverse_kl_fit(
     target: Any,
     start,
@@ -139,6 +141,7 @@ def reverse_kl_fits(target: Any, starts: Iterable, **options: Any) -> list[Gauss
     return [reverse_kl_fit(target, s, **options) for s in starts]
 
 
+@float64()
 def forward_kl_fit(
     target: Any = None,
     *,
@@ -192,6 +195,7 @@ def forward_kl_fit(
     return GaussianFit(mean, cov, "forward")
 
 
+@float64()
 def elbo_estimate(
     target: Any,
     mean,

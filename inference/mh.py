@@ -601,7 +601,6 @@ def run(
     cov: Any | None = None,
     mean: Any | None = None,
     initial_positions: Any | None = None,
-    **_: Any,
 ):
     """``inference.sample(target, "mh")``: our MH on a :class:`inference.bridge.LogDensity`.
 

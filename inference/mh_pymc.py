@@ -32,6 +32,7 @@ from pymc.util import get_random_generator
 from pymc.vartypes import discrete_types
 
 from . import mh
+from ._precision import float64
 from .bridge import from_pymc
 
 __all__ = ["MetropolisHastingsStep", "pymc_mh"]
@@ -197,6 +198,7 @@ class MetropolisHastingsStep(BlockedStep):
 
     # ------------------------------------------------------------- the transition
 
+    @float64()  # a PyMC model is float64; see inference._precision
     def _build(self) -> None:
         ld = from_pymc(self._model)
         layout = ld.unravel(jnp.arange(ld.dim))  # name -> flat indices, in the bridge's order
@@ -234,6 +236,7 @@ class MetropolisHastingsStep(BlockedStep):
     def _flatten(self, point: dict) -> np.ndarray:
         return np.concatenate([np.ravel(point[n]) for n in self._names]).astype(float)
 
+    @float64()
     def _call(self, x_full: np.ndarray, key: np.ndarray | None = None):
         if self._transition is None:  # after unpickling in a worker process
             self._build()
@@ -257,6 +260,7 @@ class MetropolisHastingsStep(BlockedStep):
         stats = {"accept": float(alpha), "accepted": bool(accepted), "scaling": float(scaling)}
         return new_point, [stats]
 
+    @float64()
     def reset_tuning(self) -> None:
         """Back to the starting scale (called by ``pm.sample`` at each chain's start)."""
         astate = mh.adaptation(self._dim)[0](jnp.zeros(self._dim))
@@ -278,10 +282,22 @@ class MetropolisHastingsStep(BlockedStep):
         return state
 
 
-_STEP_OPTIONS = ("scale", "cov", "mean", "proposal", "hastings")
-
-
-def pymc_mh(model, *, draws, tune, chains, seed, progress, **options):
+def pymc_mh(
+    model,
+    *,
+    draws,
+    tune,
+    chains,
+    seed,
+    progress,
+    scale: float | None = None,
+    cov: Any | None = None,
+    mean: Any | None = None,
+    proposal: str = "random_walk",
+    hastings: bool = True,
+    adapt: bool = True,
+    **options,
+):
     """``inference.sample(target, "mh:pymc")``: ``pm.sample`` with our step on every
     continuous free variable (PyMC assigns its own steps to any discrete ones).
 
@@ -293,9 +309,9 @@ def pymc_mh(model, *, draws, tune, chains, seed, progress, **options):
     """
     from .nuts import _pymc_sample
 
-    step_options = {k: options.pop(k) for k in _STEP_OPTIONS if k in options}
-    if "adapt" in options:
-        step_options["tune"] = bool(options.pop("adapt"))
+    step_options = dict(
+        scale=scale, cov=cov, mean=mean, proposal=proposal, hastings=hastings, tune=bool(adapt)
+    )
     options.setdefault("cores", 1)
 
     def step_factory():

@@ -47,7 +47,6 @@ def numpyro_nuts(
     target_accept: float = 0.8,
     chain_method: str = "vectorized",
     max_tree_depth: int = 10,
-    **_: Any,
 ):
     """NumPyro's NUTS (``numpyro.infer.NUTS`` with ``potential_fn``)."""
     from numpyro.infer import MCMC, NUTS
@@ -100,7 +99,6 @@ def blackjax_nuts(
     seed: int,
     progress: bool,
     target_accept: float = 0.8,
-    **_: Any,
 ):
     """BlackJAX's NUTS with Stan-style window adaptation, one adaptation per chain."""
     import blackjax
@@ -252,7 +250,6 @@ def nutpie_nuts(
     target_accept=0.8,
     backend: str = "numba",
     cores: int | None = None,
-    **_: Any,
 ):
     """nutpie (Rust NUTS) on a PyMC model; ``backend`` is ``"numba"`` or ``"jax"``."""
     import nutpie

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import arviz as az
 from .. import models
 from . import mh, mh_pymc, nuts, vi
 from ._compiled import CompiledCache
+from ._precision import float64
 from ._timing import clock
 from .bridge import LogDensity, from_numpyro, from_pymc
 from .results import finalize
@@ -26,6 +28,7 @@ __all__ = [
     "resolve_sampler",
     "resolve_target",
     "sample",
+    "sampler_options",
 ]
 
 
@@ -109,6 +112,57 @@ def resolve_sampler(spelling: str) -> Sampler:
 
 # Traced log densities of registry models, by (name, data fingerprint): every seed and
 # every JAX sampler on the same data shares one, so their compiled programs are reused.
+# What every sampler takes from ``sample`` itself; the rest of a signature is its options.
+_RUN_ARGUMENTS = frozenset({"draws", "tune", "chains", "seed", "progress"})
+# ``pm.sample`` arguments a PyMC-backed sampler sets itself, so a caller cannot.
+_SET_BY_US = frozenset(
+    {"draws", "tune", "chains", "random_seed", "step", "progressbar", "model", "kwargs"}
+    | {"return_inferencedata", "compute_convergence_checks"}
+)
+
+
+@functools.cache
+def sampler_options(spelling: str) -> tuple[str, ...]:
+    """The options ``sample(..., sampler=spelling, **options)`` accepts, sorted.
+
+    An adapter's keyword-only parameters beyond the run lengths, seed and progress; for the
+    PyMC-backed samplers also the arguments of ``pm.sample`` they pass on.
+
+    Examples
+    --------
+    >>> sampler_options("nuts:blackjax")
+    ('target_accept',)
+    """
+    import pymc as pm
+
+    run = resolve_sampler(spelling).run
+    fixed: set[str] = set()
+    if isinstance(run, functools.partial):  # e.g. fullrank=True for the full-rank twins
+        fixed, run = set(run.keywords), run.func
+    params = inspect.signature(run).parameters.values()
+    names = {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        passed_on = inspect.signature(pm.sample).parameters.values()
+        names |= {p.name for p in passed_on if p.kind is not inspect.Parameter.VAR_KEYWORD}
+        names -= _SET_BY_US
+    return tuple(sorted(names - _RUN_ARGUMENTS - fixed))
+
+
+def _check_options(spelling: str, options: Mapping[str, Any]) -> None:
+    accepted = sampler_options(spelling)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        import difflib
+
+        hints = [m for u in unknown for m in difflib.get_close_matches(u, accepted, n=1)]
+        hint = f" (did you mean {', '.join(map(repr, hints))}?)" if hints else ""
+        raise ValueError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} for sampler {spelling!r}{hint}; "
+            f"it accepts: {', '.join(accepted) or 'no options'}"
+        )
+
+
 _LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsize=16)
 
 # The smallest value of each run length; any other count (e.g. ranked draws) is >= 1.
@@ -167,6 +221,7 @@ class Target:
         return self.pymc_model
 
     @cached_property
+    @float64()
     def logdensity(self) -> LogDensity:
         """The flat unconstrained log density, from NumPyro where the model has it.
 
@@ -227,6 +282,7 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
     )
 
 
+@float64()
 def sample(
     target: Any,
     sampler: str = "nuts",
@@ -261,8 +317,16 @@ def sample(
         Show the backend's progress bar.
     **options
         Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
-        ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``).
+        ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``); the
+        full list of a sampler is :func:`sampler_options`. An option the sampler does not
+        take is a ``ValueError`` naming the ones it does (nothing is silently ignored).
         A registry model's ``sampler_defaults`` fill in what is not given.
+
+    Notes
+    -----
+    Every route computes in float64, as PyMC does, whatever JAX's global x64 flag is
+    (and leaves that flag as it was): the same seed gives the same draws whatever ran
+    earlier in the process.
 
     Returns
     -------
@@ -288,6 +352,7 @@ def sample(
         # where its geometry needs it); what the caller passes wins.
         family = chosen.spelling.split(":")[0]
         options = {**tgt.spec.sampler_defaults.get(family, {}), **options}
+    _check_options(chosen.spelling, options)
     kwargs = dict(**lengths, seed=int(seed), progress=progress)
     if chosen.needs == "pymc":
         idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._compiled import CompiledCache
+from ._precision import float64
 from .results import from_arrays
 
 __all__ = ["advi", "fit_gaussian"]
@@ -144,7 +145,6 @@ def advi(
     steps: int | None = None,
     elbo_draws: int = 8,
     learning_rate: float = 0.05,
-    **_: Any,
 ):
     """``inference.sample(target, "advi" | "fullrank_advi")``: fit q, return its draws.
 
@@ -196,7 +196,6 @@ def pymc_advi(
     progress: bool = False,
     fullrank: bool = False,
     steps: int | None = None,
-    **_: Any,
 ):
     """PyMC's ``pm.fit(method="advi" | "fullrank_advi")``; draws of the fitted q.
 
@@ -238,7 +237,6 @@ def numpyro_advi(
     fullrank: bool = False,
     steps: int | None = None,
     learning_rate: float = 0.05,
-    **_: Any,
 ):
     """NumPyro's SVI with ``AutoNormal`` (or ``AutoMultivariateNormal``) on the log density.
 
@@ -280,6 +278,7 @@ def numpyro_advi(
 # ------------------------------------------------------------- ADVI from a chosen start
 
 
+@float64()
 def fit_gaussian(
     ld,
     start,

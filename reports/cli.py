@@ -430,7 +430,6 @@ def compare(
             on_start=lambda where: bar.console.print(f"running {todo} run(s) {where}"),
             workers=_workers(workers, todo),
             scheduler=scheduler,
-            cores=1,
         )
     grid.write_table(out, table)
     reference = spec.exact(payload) if spec.exact else None

@@ -187,15 +187,27 @@ def run_grid(
     is called after each run, ``computed`` False when it was loaded from disk;
     ``on_start(description)`` once the executor is up. A run that raises is recorded
     (``error`` column) and the grid goes on.
+
+    ``options`` go to each sampler that takes them; one that no sampler of the grid takes
+    is an error. PyMC-backed samplers run their chains in the worker's own process
+    (``cores=1`` unless given): a grid already runs one run per core, and forking JAX-laden
+    workers is unsafe.
     """
+    accepted = {s: set(inference.sampler_options(s)) for s in grid.samplers}
+    unknown = sorted(set(options) - set().union(*accepted.values()))
+    if unknown:
+        raise ValueError(
+            f"no sampler of {', '.join(grid.samplers)} takes the option(s) {', '.join(unknown)}"
+        )
     runs: dict[str, az.InferenceData] = {}
     errors: dict[str, str] = {}
     todo: list[RunTask] = []
     for sampler in grid.samplers:
+        own = {k: v for k, v in options.items() if k in accepted[sampler]}
+        if "cores" in accepted[sampler]:
+            own.setdefault("cores", 1)
         for seed in grid.seeds:
-            task = RunTask(
-                spec, data, sampler, seed, grid.draws, grid.tune, grid.chains, dict(options)
-            )
+            task = RunTask(spec, data, sampler, seed, grid.draws, grid.tune, grid.chains, own)
             path = run_file(out, sampler, seed)
             idata = _load(path) if path.exists() else None
             if idata is None:

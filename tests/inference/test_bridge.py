@@ -22,7 +22,16 @@ from numpyro.infer.util import unconstrain_fn
 from scipy import stats
 
 from bayesmin import models
+from bayesmin.inference._precision import float64
 from bayesmin.inference.bridge import LogDensity, from_numpyro, from_pymc
+
+
+@pytest.fixture(autouse=True)
+def _in_float64():
+    # Comparisons to 1e-8 need the tests' own JAX arithmetic (NumPyro's transforms of
+    # the points, ``jnp.asarray``) in float64, as the bridge's is.
+    with float64():
+        yield
 
 # Models whose two programs use different unconstrained spaces, so points cannot be
 # matched coordinate by coordinate: PyMC maps a Dirichlet through its own simplex

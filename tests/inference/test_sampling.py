@@ -324,3 +324,31 @@ def test_a_models_sampler_defaults_apply_unless_the_caller_overrides(monkeypatch
     )  # fmt: skip
     inference.sample("normal_normal", "nuts", **small)  # no defaults: the backend's own
     assert seen == [0.9, 0.95, None]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "option", "hint"),
+    [
+        ("nuts", "target_acept", "did you mean 'target_accept'"),
+        ("nuts:blackjax", "chain_method", "it accepts: target_accept"),
+        ("mh", "scal", "did you mean 'scale'"),
+        ("advi", "learning_rte", "did you mean 'learning_rate'"),
+        ("nuts:pymc", "random_seed", "it accepts:"),  # set from seed=, not passed through
+        ("mh:pymc", "hastngs", "did you mean 'hastings'"),
+    ],
+)
+def test_an_option_the_sampler_does_not_take_is_an_error_naming_those_it_does(
+    sampler, option, hint
+):
+    with pytest.raises(ValueError, match=f"unknown option '{option}' for sampler") as err:
+        inference.sample("normal_normal", sampler, progress=False, **{option: 1})
+    assert hint in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_sampler_options_lists_each_adapters_own_and_pm_samples():
+    assert inference.sampler_options("nuts") == ("chain_method", "max_tree_depth", "target_accept")
+    assert "fullrank" not in inference.sampler_options("fullrank_advi")  # fixed by the spelling
+    pymc = inference.sampler_options("nuts:pymc")
+    assert {"target_accept", "cores", "init", "idata_kwargs"} <= set(pymc)
+    assert not {"draws", "random_seed", "step", "progressbar"} & set(pymc)
