@@ -11,8 +11,8 @@ import pandas as pd
 from ... import diagnostics, models
 from ...models import linear_regression as lr
 from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 
 def _model_graph(section: Section, model) -> None:

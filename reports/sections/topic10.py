@@ -41,8 +41,8 @@ from ...diagnostics.distance import ddpm_metrics
 from ...inference.diffusion import DDPMConfig, DDPMTrainer, ddpm_config
 from ...inference.training import TrainState, train
 from ...models.diffusion import dataset
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build", "config_for", "figures", "loss_figure"]
 

@@ -16,8 +16,8 @@ import pandas as pd
 
 from ...diagnostics.independence import independence_table
 from ...models import bayes_net
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 

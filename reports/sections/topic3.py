@@ -21,8 +21,8 @@ from scipy import stats
 from ... import diagnostics, models
 from ...models import conjugate as cj
 from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["PAIRS", "Pair", "build", "verdict"]
 

@@ -20,8 +20,8 @@ from threadpoolctl import threadpool_limits
 from ... import models
 from ...inference.evidence import RVR
 from ...models.rvm import SINC_GAMMA, rbf_design, sinc
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 

@@ -28,8 +28,8 @@ from ...diagnostics.kl import (
 from ...inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fits
 from ...models import linear_regression as lr
 from ...models.targets import mixture_from_data
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 

@@ -18,8 +18,8 @@ from matplotlib.patches import Ellipse
 
 from ... import models
 from ...inference.em import PPCA, GaussianMixture
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 

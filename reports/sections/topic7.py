@@ -19,8 +19,8 @@ import pandas as pd
 from scipy import stats
 
 from ...inference import monte_carlo as mc
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["PROPOSALS", "TARGET", "Mixture", "build", "k_verdict"]
 

@@ -31,8 +31,8 @@ from ... import diagnostics, inference, models
 from ...diagnostics import markov
 from ...inference import mh
 from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = [
     "BENCHMARKS",

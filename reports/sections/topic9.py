@@ -33,8 +33,8 @@ import pandas as pd
 from ...inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
 from ...inference.training import TrainState
 from ...models.vae import digits
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["SECTION_CONFIGS", "build", "config_for", "figures", "fit", "loss_figure"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic10
 
 # Any profile name but "quick"/"full" trains the tiny test configuration.

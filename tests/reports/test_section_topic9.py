@@ -6,7 +6,7 @@ import re
 
 import matplotlib.pyplot as plt
 
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic9
 
 # Profile name "test": the section trains topic9.SECTION_CONFIGS["test"] (seconds).

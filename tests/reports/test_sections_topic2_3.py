@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic2, topic3
 
 # Tiny sizes; two backends keep the JAX/PyMC compile cost of the comparison down.

@@ -10,8 +10,8 @@ import pytest
 from scipy import integrate
 
 from bayesmin.models import get as get_model
+from bayesmin.reports.context import Profile
 from bayesmin.reports.html import Section
-from bayesmin.reports.report import Profile
 from bayesmin.reports.sections import topic7, topic8
 
 # Tiny sizes and one NUTS backend: JAX compilation is most of the cost.
