@@ -97,9 +97,11 @@ class Section:
         self.blocks.append(Block("table", html=markup, caption=caption))
 
     def figure(self, fig: Any, name: str, caption: str) -> Path:
-        """Save a matplotlib figure as ``figures/<prefix>_<name>.png`` and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as ``figures/<prefix>_<name>.png``.
 
+        Figures come from :func:`figures.subplots` (no pyplot), so there is nothing to
+        close: the figure is freed with its last reference.
+        """
         rel = Path("figures") / f"{self.prefix}{_slug(name)}.png"
         target = self.out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +112,6 @@ class Section:
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
-            plt.close(fig)
         self.blocks.append(Block("figure", src=rel.as_posix(), caption=caption))
         return target
 

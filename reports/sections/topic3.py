@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -203,7 +203,7 @@ def update_figure(pair: Pair, data: Mapping[str, Any]):
     lik /= np.trapezoid(lik, grid)
     numeric = np.exp(loglik - loglik.max()) * prior.pdf(grid)
     numeric /= np.trapezoid(numeric, grid)
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    fig, ax = figures.subplots(figsize=(6.2, 3.2))
     ax.plot(grid, prior.pdf(grid), "C0", lw=1.6, label="prior")
     ax.plot(grid, lik, "C1", lw=1.6, label="likelihood (normalised)")
     ax.plot(grid, post.pdf(grid), "C2", lw=2.4, label="posterior (closed form)")
@@ -221,8 +221,8 @@ def sequential_figure(pair: Pair, data: Mapping[str, Any]):
     steps = sorted({n for n in SEQUENCE if n < n_all} | {n_all})
     dists = [pair.posterior(data, n) for n in steps]
     grid = _grid(pair, dists)
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
-    colours = plt.cm.viridis(np.linspace(0.0, 0.9, len(steps)))
+    fig, ax = figures.subplots(figsize=(6.2, 3.2))
+    colours = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, len(steps)))
     for n, d, c in zip(steps, dists, colours, strict=True):
         label = "prior (n = 0)" if n == 0 else f"n = {n}" + (" (all)" if n == n_all else "")
         ax.plot(grid, d.pdf(grid), color=c, lw=1.8, label=label)
@@ -238,7 +238,7 @@ def predictive_figure(pair: Pair, data: Mapping[str, Any], draws: np.ndarray, se
     closed, what = pair.predictive(data)
     rng = np.random.default_rng(seed)
     new = pair.predict(rng, draws, data)
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    fig, ax = figures.subplots(figsize=(6.2, 3.2))
     if pair.discrete:
         lo, hi = min(new.min(), closed.ppf(0.0005)), max(new.max(), closed.ppf(0.9995))
         values = np.arange(int(lo), int(hi) + 1)

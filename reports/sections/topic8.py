@@ -21,7 +21,6 @@ from typing import Any
 import arviz as az
 import jax
 import jax.numpy as jnp
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -146,7 +145,7 @@ def convergence_figure(chain: FiniteChain, start: int, n_steps: int):
     K = chain.target.size
     p0 = np.zeros(K)
     p0[start] = 1.0
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (left, right) = figures.subplots(1, 2, figsize=(11, 3.6))
     states = np.arange(K)
     left.bar(states, chain.target, color="0.8", label="target p*")
     for i, (n, p) in enumerate(_distributions(chain.P, p0, SHOWN_STEPS).items()):
@@ -299,7 +298,7 @@ def efficient_band(fraction: float = 0.8) -> tuple[float, float]:
 
 
 def sweep_figure(sweeps: list[Sweep]):
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (left, right) = figures.subplots(1, 2, figsize=(11, 3.6))
     for i, sw in enumerate(sweeps):
         t = sw.table
         left.semilogx(t["scale s"], t["acceptance rate"], f"C{i}o-", label=sw.name)
@@ -331,7 +330,7 @@ def paths_figure(sweep: Sweep, scales: list[float]):
     g1, g2 = np.meshgrid(x1, x2)
     grid = jnp.asarray(np.column_stack([g1.ravel(), g2.ravel()]))
     logp = np.asarray(jax.jit(jax.vmap(ld.logdensity))(grid)).reshape(g1.shape)
-    fig, axes = plt.subplots(2, len(scales), figsize=(4 * len(scales), 6.4), squeeze=False)
+    fig, axes = figures.subplots(2, len(scales), figsize=(4 * len(scales), 6.4), squeeze=False)
     rates = sweep.table.set_index("scale s")["acceptance rate"]
     for j, scale in enumerate(scales):
         post = sweep.runs[scale].posterior
@@ -355,7 +354,7 @@ def paths_figure(sweep: Sweep, scales: list[float]):
 
 def autocorr_figure(sweep: Sweep, scales: list[float]):
     names = list(sweep.runs[scales[0]].posterior.data_vars)
-    fig, axes = plt.subplots(len(scales), len(names), figsize=(9, 2.6 * len(scales)))
+    fig, axes = figures.subplots(len(scales), len(names), figsize=(9, 2.6 * len(scales)))
     axes = np.atleast_2d(axes)
     rates = sweep.table.set_index("scale s")["acceptance rate"]
     for i, scale in enumerate(scales):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic10
 
@@ -36,5 +34,3 @@ def test_figures_are_reusable_and_config_maps_profiles():
     assert int(init_state(state.carry).step) == 0
     figs = topic10.figures(trainer, state, data, n=100)
     assert set(figs) == {"forward-strip", "reverse-strip", "samples"}
-    for fig in figs.values():
-        plt.close(fig)
