@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jax
@@ -59,9 +60,21 @@ class LogDensity:
     constrain: Callable[[jax.Array], dict[str, jax.Array]]
     unravel: Callable[[jax.Array], dict[str, jax.Array]]
 
+    # The batched functions are jitted once per LogDensity and kept on it: a fresh
+    # ``jax.jit`` wrapper per call would retrace and recompile on every run of a model
+    # (each scale of a sweep, each seed of a grid).
+    @cached_property
+    def batched_logdensity(self) -> Callable[[jax.Array], jax.Array]:
+        """``logdensity`` over a batch of points, ``(n, dim) -> (n,)``, jitted."""
+        return jax.jit(jax.vmap(self.logdensity))
+
+    @cached_property
+    def _constrain_batched(self) -> Callable[[jax.Array], dict[str, jax.Array]]:
+        return jax.jit(jax.vmap(jax.vmap(self.constrain)))
+
     def constrain_draws(self, draws: jax.Array) -> dict[str, np.ndarray]:
         """Map draws of shape ``(chains, n, dim)`` to constrained arrays ``(chains, n, ...)``."""
-        out = jax.jit(jax.vmap(jax.vmap(self.constrain)))(draws)
+        out = self._constrain_batched(draws)
         return {k: np.asarray(v) for k, v in out.items()}
 
 
