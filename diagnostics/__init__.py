@@ -1,5 +1,29 @@
-"""ArviZ-based summaries, exact-answer checks and the sampler comparison table."""
+"""ArviZ-based summaries, exact-answer checks, the sampler comparison table and verdicts."""
 
-from .summary import COMPARE_COLUMNS, Moments, compare, flat_draws, moments, z_scores
+from .summary import (
+    COMPARE_COLUMNS,
+    ESS_MIN,
+    RHAT_MAX,
+    Z_MAX,
+    Moments,
+    Verdict,
+    compare,
+    flat_draws,
+    moments,
+    verdict,
+    z_scores,
+)
 
-__all__ = ["COMPARE_COLUMNS", "Moments", "compare", "flat_draws", "moments", "z_scores"]
+__all__ = [
+    "COMPARE_COLUMNS",
+    "ESS_MIN",
+    "RHAT_MAX",
+    "Z_MAX",
+    "Moments",
+    "Verdict",
+    "compare",
+    "flat_draws",
+    "moments",
+    "verdict",
+    "z_scores",
+]

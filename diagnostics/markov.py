@@ -13,7 +13,14 @@ checks them exactly rather than by Monte Carlo:
 - :func:`stationary_distribution` — the left eigenvector of ``P`` for eigenvalue 1;
 - :func:`tv_distance`, :func:`convergence` — ``‖p_0 Pⁿ − π‖_TV`` step by step;
 - :func:`spectral_gap`, :func:`relaxation_time`, :func:`tv_bound` — how fast that happens;
-- :func:`random_walk_proposal`, :func:`discretised_target` — ready-made examples.
+- :func:`step_distributions` — ``p_n = p_0 Pⁿ`` at chosen steps;
+- :func:`random_walk_proposal`, :func:`discretised_target` — ready-made examples, and
+  :func:`finite_chain` / :func:`finite_chain_table` — course topic 8's example: one target
+  and asymmetric proposal, MH with and without the Hastings correction, side by side.
+
+For a random-walk proposal on a continuous target, :func:`efficient_band` gives the
+acceptance rates at which the chain is near its most efficient in the high-dimensional
+limit (:data:`OPTIMAL_ACCEPTANCE` = 0.234 at the optimum) [6]_.
 
 Vectors are probability vectors (rows); ``P[i, j] = P(x_{n+1} = j | x_n = i)``, so a row
 vector of state probabilities evolves as ``p_{n+1} = p_n P``.
@@ -33,27 +40,37 @@ References
    algorithms. *Probability Surveys* 1, 20-71.
 .. [5] Diaconis, P. & Stroock, D. (1991). Geometric bounds for eigenvalues of Markov chains.
    *Ann. Appl. Probab.* 1(1), 36-61, Proposition 3.
+.. [6] Roberts, G. O., Gelman, A. & Gilks, W. R. (1997). Weak convergence and optimal scaling
+   of random walk Metropolis algorithms. *Ann. Appl. Probab.* 7(1), 110-120.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from scipy import stats
 
 __all__ = [
+    "OPTIMAL_ACCEPTANCE",
     "DetailedBalance",
+    "FiniteChain",
     "convergence",
     "detailed_balance",
     "discretised_target",
+    "efficient_band",
+    "finite_chain",
+    "finite_chain_table",
     "mh_transition_matrix",
     "random_walk_proposal",
     "relaxation_time",
     "spectral_gap",
     "stationary_distribution",
+    "step_distributions",
     "tv_bound",
     "tv_distance",
 ]
@@ -398,6 +415,38 @@ def convergence(
     return pd.DataFrame({"step": np.arange(int(n_steps) + 1), "tv": tv})
 
 
+def step_distributions(
+    P: ArrayLike, p0: ArrayLike | int, steps: Iterable[int]
+) -> dict[int, NDArray[np.float64]]:
+    """The chain's distribution ``p_n = p_0 Pⁿ`` at each step ``n`` in ``steps``.
+
+    Parameters
+    ----------
+    P : array_like, shape (K, K)
+        Row-stochastic transition matrix.
+    p0 : int or array_like, shape (K,)
+        Starting distribution, or a state index for a point mass there.
+    steps : iterable of int
+        Nonnegative steps, in any order.
+
+    Returns
+    -------
+    dict of int to ndarray, shape (K,)
+        ``{n: p_n}`` in increasing ``n``.
+    """
+    P = _as_stochastic(P, "P")
+    wanted = sorted({int(n) for n in steps})
+    if not wanted or wanted[0] < 0:
+        raise ValueError(f"steps must be nonnegative integers, at least one; got {wanted}")
+    p = _as_distribution(p0, P.shape[0], "p0")
+    out = {}
+    for n in range(wanted[-1] + 1):
+        if n in wanted:
+            out[n] = p.copy()
+        p = p @ P
+    return out
+
+
 # --------------------------------------------------------------------------- mixing
 
 
@@ -585,3 +634,150 @@ def discretised_target(
     if np.any(density <= 0):
         raise ValueError("some states underflow to probability 0; use a larger scale")
     return density / density.sum()
+
+
+# ------------------------------------------------------------- course topic 8's example
+
+
+@dataclass(frozen=True)
+class FiniteChain:
+    """One target and three MH chains for it: the course's rule, and two ways around it.
+
+    Attributes
+    ----------
+    target : ndarray, shape (K,)
+        The distribution to sample (:func:`discretised_target`).
+    proposal : ndarray, shape (K, K)
+        Asymmetric nearest-neighbour proposal: right with probability ``p_right``.
+    symmetric : ndarray, shape (K, K)
+        The symmetric proposal (right or left with probability ½).
+    P : ndarray, shape (K, K)
+        MH under ``proposal``, with the Hastings correction: ``target`` is invariant.
+    P_wrong : ndarray, shape (K, K)
+        The Metropolis rule under the asymmetric ``proposal`` (no correction): the
+        negative control, invariant for some other distribution.
+    P_sym : ndarray, shape (K, K)
+        The Metropolis rule under ``symmetric``, where the correction is 1 anyway.
+    p_right : float
+        The asymmetric proposal's probability of stepping right.
+    """
+
+    target: NDArray[np.float64]
+    proposal: NDArray[np.float64]
+    symmetric: NDArray[np.float64]
+    P: NDArray[np.float64]
+    P_wrong: NDArray[np.float64]
+    P_sym: NDArray[np.float64]
+    p_right: float
+
+
+def finite_chain(K: int = 20, p_right: float = 0.75) -> FiniteChain:
+    """The bimodal target on a ring of ``K`` states and its three MH matrices.
+
+    Parameters
+    ----------
+    K : int
+        Number of states (a ring: :func:`random_walk_proposal` with ``boundary="ring"``).
+    p_right : float
+        Probability that the asymmetric proposal steps right; ``0.5`` would make it
+        symmetric and the three chains agree.
+
+    Returns
+    -------
+    FiniteChain
+
+    Examples
+    --------
+    >>> chain = finite_chain(K=8, p_right=0.8)
+    >>> bool(detailed_balance(chain.P, chain.target).holds)
+    True
+    >>> bool(detailed_balance(chain.P_wrong, chain.target).holds)
+    False
+    """
+    pi = discretised_target(K)
+    Q = random_walk_proposal(K, p_right=p_right)
+    Q_sym = random_walk_proposal(K, p_right=0.5)
+    return FiniteChain(
+        target=pi,
+        proposal=Q,
+        symmetric=Q_sym,
+        P=mh_transition_matrix(pi, Q),
+        P_wrong=mh_transition_matrix(pi, Q, hastings=False),
+        P_sym=mh_transition_matrix(pi, Q_sym, hastings=False),
+        p_right=float(p_right),
+    )
+
+
+def finite_chain_table(chain: FiniteChain) -> pd.DataFrame:
+    """Detailed balance and the stationary distribution of each of the three chains.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per chain (MH; Metropolis under the asymmetric proposal; Metropolis
+        under the symmetric one): ``proposal``, ``Hastings correction``, ``max |π_i P_ij
+        − π_j P_ji|``, ``detailed balance`` ("holds"/"fails"), ``TV(stationary,
+        target)``, ``spectral gap``, ``relaxation time``.
+    """
+    asymmetric = f"asymmetric (right w.p. {chain.p_right:g})"
+    rows = []
+    for label, correction, P in (
+        (asymmetric, "yes", chain.P),
+        (asymmetric, "no", chain.P_wrong),
+        ("symmetric (right w.p. 0.5)", "no (not needed)", chain.P_sym),
+    ):
+        balance = detailed_balance(P, chain.target)
+        rows.append(
+            {
+                "proposal": label,
+                "Hastings correction": correction,
+                "max |π_i P_ij − π_j P_ji|": balance.max_violation,
+                "detailed balance": "holds" if balance.holds else "fails",
+                "TV(stationary, target)": tv_distance(stationary_distribution(P), chain.target),
+                "spectral gap": spectral_gap(P),
+                "relaxation time": relaxation_time(P),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------- random-walk MH: optimal scaling
+
+# Acceptance rate of the most efficient random-walk MH as d → ∞ ([6]_).
+OPTIMAL_ACCEPTANCE = 0.234
+
+
+def efficient_band(fraction: float = 0.8) -> tuple[float, float]:
+    """Acceptance rates where the d → ∞ efficiency of random-walk MH is within ``fraction``
+    of its optimum.
+
+    Parameters
+    ----------
+    fraction : float
+        Share of the optimal efficiency, in ``(0, 1]``.
+
+    Returns
+    -------
+    (float, float)
+        The lowest and highest acceptance rate in the band.
+
+    Notes
+    -----
+    Roberts, Gelman & Gilks (1997) [6]_: for a target of d i.i.d. coordinates and proposal
+    sd ℓ/√d (in the target's own units) the scaled chain converges to a diffusion of speed
+    h(ℓ) = ℓ² · a(ℓ), where a(ℓ) = 2Φ(−ℓ/2) is the acceptance rate; h peaks at ℓ ≈ 2.38,
+    a ≈ 0.234. The band is read off h on a fine grid of ℓ.
+
+    Examples
+    --------
+    >>> lo, hi = efficient_band()
+    >>> round(lo, 2), round(hi, 2)
+    (0.1, 0.43)
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must lie in (0, 1]; got {fraction}")
+    ell = np.linspace(1e-3, 8.0, 20_001)
+    accept = 2.0 * stats.norm.cdf(-ell / 2.0)
+    speed = ell**2 * accept
+    ok = speed >= fraction * speed.max()
+    return float(accept[ok].min()), float(accept[ok].max())

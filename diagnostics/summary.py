@@ -1,4 +1,5 @@
-"""Posterior summaries, checks against exact answers, and the sampler comparison table.
+"""Posterior summaries, checks against exact answers, the sampler comparison table, and
+the one verdict on a run that every page shows.
 
 Built on ArviZ (``ess``, ``rhat``, ``mcse``): nothing here re-implements a diagnostic
 ArviZ already has.
@@ -16,7 +17,19 @@ import pandas as pd
 import xarray as xr
 from scipy import stats
 
-__all__ = ["COMPARE_COLUMNS", "Moments", "compare", "flat_draws", "moments", "z_scores"]
+__all__ = [
+    "COMPARE_COLUMNS",
+    "ESS_MIN",
+    "RHAT_MAX",
+    "Z_MAX",
+    "Moments",
+    "Verdict",
+    "compare",
+    "flat_draws",
+    "moments",
+    "verdict",
+    "z_scores",
+]
 
 COMPARE_COLUMNS = (
     "sampler",
@@ -235,3 +248,124 @@ def compare(
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(COMPARE_COLUMNS))
     table.index.name = "run"
     return table
+
+
+# ------------------------------------------------------------------------------ verdict
+# Vehtari et al. (2021), sec. 4: use the draws only when the rank-normalised split R-hat is
+# below 1.01 and the bulk ESS above 400 (100 per chain for four chains), so that the
+# R-hat and MCSE estimates themselves are reliable.
+RHAT_MAX = 1.01
+ESS_MIN = 400
+# For a correct sampler (posterior statistic − truth) / MCSE is about N(0, 1): |z| ≥ 4
+# has probability 6e-5 per statistic, so over the few dozen z of a comparison a failing
+# run is biased, not unlucky.
+Z_MAX = 4.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one run (or of a sampler's worst over several runs).
+
+    Attributes
+    ----------
+    passed : bool
+        No check failed.
+    problems : tuple of str
+        One short phrase per failed check (``"R-hat 1.050 > 1.01"``), in the order R-hat,
+        bulk ESS, bias, divergences; empty when ``passed``.
+    line : str
+        One line for a page: ``"pass: R-hat 1.003, max |z| 1.20, no divergences"`` (the
+        numbers checked) or the problems joined by ``"; "``.
+    """
+
+    passed: bool
+    problems: tuple[str, ...]
+    line: str
+
+
+def verdict(
+    row: Mapping[str, Any],
+    *,
+    rhat_max: float = RHAT_MAX,
+    ess_min: float | None = ESS_MIN,
+    z_max: float = Z_MAX,
+    require_reference: bool = False,
+) -> Verdict:
+    """Judge a run from its row of :func:`compare`'s table.
+
+    Checks, in order: ``rhat_max ≤ rhat_max``; ``ess_bulk_min ≥ ess_min``; ``max_abs_z <
+    z_max`` (bias of every posterior mean and sd against the reference, in Monte Carlo
+    standard errors); no ``divergences``. A NaN R-hat or ESS fails its check (ArviZ could
+    not estimate it: too few draws, or stuck chains).
+
+    Parameters
+    ----------
+    row : mapping
+        A row of :func:`compare` (a ``pandas.Series``), or a dict with the same keys, e.g.
+        a sampler's worst values over seeds. Keys used: ``rhat_max``, ``ess_bulk_min``
+        (unless ``ess_min`` is None), ``max_abs_z``, ``divergences`` (absent = 0).
+    rhat_max : float
+        Largest acceptable R-hat (default :data:`RHAT_MAX`, 1.01).
+    ess_min : float or None
+        Smallest acceptable worst bulk ESS (default :data:`ESS_MIN`, 400); ``None`` skips
+        the check, for short illustrative runs that say so on their page.
+    z_max : float
+        Bias bound in MCSE (default :data:`Z_MAX`, 4).
+    require_reference : bool
+        With ``True`` a NaN ``max_abs_z`` fails (the bias was to be checked and could not
+        be); by default it means "no reference" and the bias check is skipped.
+
+    Returns
+    -------
+    Verdict
+
+    References
+    ----------
+    Vehtari, A., Gelman, A., Simpson, D., Carpenter, B. & Bürkner, P.-C. (2021).
+    Rank-normalization, folding, and localization: an improved R-hat for assessing
+    convergence of MCMC. *Bayesian Analysis* 16(2), 667-718.
+
+    Betancourt, M. (2017). A conceptual introduction to Hamiltonian Monte Carlo.
+    arXiv:1701.02434, sec. 6.2 (divergences mark where the sampler cannot follow the
+    posterior, so its estimates are biased).
+
+    Examples
+    --------
+    >>> verdict({"rhat_max": 1.002, "ess_bulk_min": 900.0, "max_abs_z": 1.2}).line
+    'pass: R-hat 1.002, bulk ESS 900, max |z| 1.20, no divergences'
+    >>> verdict({"rhat_max": 1.05, "ess_bulk_min": 900.0, "max_abs_z": 5.0}).problems
+    ('R-hat 1.050 > 1.01', 'bias |z| 5.0 ≥ 4')
+    """
+    problems, checked = [], []
+    rhat = float(row["rhat_max"])
+    if not rhat <= rhat_max:  # NaN fails
+        problems.append(
+            f"R-hat {rhat:.3f} > {rhat_max:g}" if np.isfinite(rhat) else "R-hat not estimated"
+        )
+    checked.append(f"R-hat {rhat:.3f}")
+    if ess_min is not None:
+        ess = float(row["ess_bulk_min"])
+        if not ess >= ess_min:
+            problems.append(
+                f"bulk ESS {ess:.0f} < {ess_min:g}"
+                if np.isfinite(ess)
+                else "bulk ESS not estimated"
+            )
+        checked.append(f"bulk ESS {ess:.0f}")
+    z = float(row["max_abs_z"])
+    if np.isnan(z):
+        if require_reference:
+            problems.append("no bias check (max |z| is NaN)")
+        checked.append("no reference for the bias")
+    else:
+        if not z < z_max:
+            problems.append(f"bias |z| {z:.1f} ≥ {z_max:g}")
+        checked.append(f"max |z| {z:.2f}")
+    divergences = row.get("divergences", 0)
+    n = 0 if pd.isna(divergences) else int(divergences)
+    if n > 0:
+        problems.append(f"{n} divergence{'s' if n > 1 else ''}")
+    checked.append("no divergences")
+    if problems:
+        return Verdict(False, tuple(problems), "; ".join(problems))
+    return Verdict(True, (), "pass: " + ", ".join(checked))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import jax
@@ -93,10 +94,22 @@ class LogDensity:
         for name in ("logdensity", "constrain", "unravel"):
             object.__setattr__(self, name, _float64_only(getattr(self, name)))
 
+    # The batched functions are jitted once per LogDensity and kept on it: a fresh
+    # ``jax.jit`` wrapper per call would retrace and recompile on every run of a model
+    # (each scale of a sweep, each seed of a grid).
+    @cached_property
+    def batched_logdensity(self) -> Callable[[jax.Array], jax.Array]:
+        """``logdensity`` over a batch of points, ``(n, dim) -> (n,)``, jitted."""
+        return _float64_only(jax.jit(jax.vmap(self.logdensity)))
+
+    @cached_property
+    def _constrain_batched(self) -> Callable[[jax.Array], dict[str, jax.Array]]:
+        return jax.jit(jax.vmap(jax.vmap(self.constrain)))
+
     @float64()
     def constrain_draws(self, draws: jax.Array) -> dict[str, np.ndarray]:
         """Map draws of shape ``(chains, n, dim)`` to constrained arrays ``(chains, n, ...)``."""
-        out = jax.jit(jax.vmap(jax.vmap(self.constrain)))(draws)
+        out = self._constrain_batched(draws)
         return {k: np.asarray(v) for k, v in out.items()}
 
 

@@ -634,7 +634,7 @@ def run(
                     f"initial_positions must have shape (chains, dim) = ({chains}, {dim}), "
                     f"got {start.shape}"
                 )
-        lp0 = np.asarray(jax.jit(jax.vmap(ld.logdensity))(start))
+        lp0 = np.asarray(ld.batched_logdensity(start))
     bad = np.flatnonzero(~np.isfinite(lp0))
     if bad.size:
         raise ValueError(_explain_start(ld, start[bad[0]], int(bad[0]), lp0[bad[0]]))

@@ -6,7 +6,6 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 
 from __future__ import annotations
 
-import inspect
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,21 +75,6 @@ def _progress():
 # ------------------------------------------------------------------------------ data
 
 
-def read_csv(path: Path):
-    """A user's CSV as a DataFrame, or :class:`BadInput` saying what is wrong with it."""
-    import pandas as pd
-
-    with user_input():
-        if not path.exists():
-            raise BadInput(f"no such file: {path}")
-        if path.is_dir():
-            raise BadInput(f"{path} is a folder; give a CSV file")
-        df = pd.read_csv(path)
-    if df.empty:
-        raise BadInput(f"{path} has a header but no rows; give at least one observation")
-    return df
-
-
 def _settings(items: list[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
@@ -104,39 +88,28 @@ def _settings(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def load_data(spec, data: Path | None, target, column, settings: dict[str, Any]) -> dict:
-    """The model's data dict: from ``--data`` through ``spec.from_frame``, else built in."""
-    if data is None:
-        with user_input():
-            accepted = set(inspect.signature(spec.simulate).parameters) - {"seed"}
-            _check_settings(spec.name, settings, accepted)
-            return spec.simulate(0, **settings)
-    if spec.from_frame is None:
-        raise BadInput(f"model {spec.name} does not read user data; run it without --data")
-    params = inspect.signature(spec.from_frame).parameters
-    accepted = {n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD} - {"df"}
-    _check_settings(spec.name, settings, accepted - {"target", "column"})
-    kwargs = dict(settings)
-    if "target" in accepted:
-        kwargs["target"] = target
-    elif target is not None:
-        raise BadInput(f"{spec.name} takes no --target; use --column for its one data column")
-    if "column" in accepted:
-        kwargs["column"] = column
-    elif column is not None:
-        raise BadInput(f"{spec.name} takes no --column")
-    df = read_csv(data)
+def _load(spec, data: Path | None, target=None, column=None, settings=None):
+    """:func:`fitting.load_data`, its errors as one line."""
+    from .fitting import load_data
+
     with user_input():
-        return spec.from_frame(df, **kwargs)
+        return load_data(spec, data, target=target, column=column, settings=settings)
 
 
-def _check_settings(model: str, settings: dict[str, Any], accepted: set[str]) -> None:
-    unknown = sorted(set(settings) - accepted)
-    if unknown:
-        raise BadInput(
-            f"unknown setting(s) {', '.join(unknown)} for {model}; "
-            f"known: {', '.join(sorted(accepted)) or 'none'}"
-        )
+def _run_lengths(**lengths: int) -> dict[str, int]:
+    """:func:`inference.sampling.check_run_lengths`, its error spelt with the option's name
+    (``ranked_draws`` -> ``--ranked-draws``)."""
+    from ..inference.sampling import check_run_lengths
+
+    try:
+        return check_run_lengths(**lengths)
+    except ValueError as err:
+        message = str(err)
+        name = next((n for n in lengths if message.startswith(f"{n} ")), None)
+        if name is None:  # pragma: no cover - check_run_lengths names the length first
+            raise BadInput(message) from None
+        option = "--" + name.replace("_", "-")
+        raise BadInput(option + message[len(name) :]) from None
 
 
 def _spec(name: str):
@@ -228,7 +201,6 @@ def fit(
     The networks (vae, ddpm) train on built-in data with a progress bar and resume from
     their checkpoint in --out when rerun.
     """
-    from .. import inference
     from . import fitting, neural
 
     spec = _spec(model)
@@ -247,40 +219,18 @@ def fit(
     for name, value in (("k", k), ("q", q)):
         if value is not None:
             settings[name] = value
-    point = [m for m, fits in fitting.POINT_FITS.items() if spec.name in fits]
-    if method == "auto":
-        method = "exact" if spec.exact is not None else point[0] if point else "nuts"
-    if method == "exact" and spec.exact is None:
-        other = f"--method {point[0]} or a sampler" if point else "--method nuts"
-        raise BadInput(f"{spec.name} has no closed-form posterior; use {other}")
-    if method in fitting.POINT_FITS and method not in point:
-        label = {"em": "EM", "evidence": "type-II ML (evidence)"}[method]
-        have = [*(["exact"] if spec.exact is not None else []), *point]
-        other = " or ".join([*(f"--method {m}" for m in have), "a sampler (--method nuts)"])
-        raise BadInput(f"{spec.name} has no {label} fit; use {other}")
-    if method not in ("exact", *fitting.POINT_FITS):
-        with user_input():
-            inference.resolve_sampler(method)
-    for name, value in (("draws", draws), ("chains", chains)):
-        if value < 1:
-            raise BadInput(f"--{name} must be >= 1, got {value}")
-    payload = load_data(spec, data, target, column, settings)
-    names = None
-    if data is not None and target is not None:
-        from ..models.linear_regression import design_from_frame
-
-        with user_input():
-            names = design_from_frame(read_csv(data), target)[2]
+    with user_input():
+        method = fitting.choose_method(spec, method)
+    lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
+    loaded = _load(spec, data, target, column, settings)
     written = fitting.fit_and_write(
         spec,
-        payload,
+        loaded.data,
         out,
         method=method,
-        feature_names=names,
+        feature_names=loaded.feature_names,
         source=str(data) if data else "built-in",
-        draws=draws,
-        tune=tune,
-        chains=chains,
+        **lengths,
         seed=seed,
         progress=sys.stderr.isatty(),
     )
@@ -391,20 +341,16 @@ def compare(
         if not spec.params:
             raise BadInput(f"{spec.name} has no continuous parameters to sample")
         seed_list = grid.parse_seeds(seeds)
-    for name, value in (("draws", draws), ("chains", chains)):
-        if value < 1:
-            raise BadInput(f"--{name} must be >= 1, got {value}")
-    if tune < 0:
-        raise BadInput(f"--tune must be >= 0, got {tune}")
-    payload = load_data(spec, data, target, column, _settings(set_))
+    lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
+    payload = _load(spec, data, target, column, _settings(set_)).data
     _check_executor(workers, scheduler)
     gspec = grid.GridSpec(
         spec.name,
         tuple(chosen),
         tuple(seed_list),
-        draws,
-        tune,
-        chains,
+        lengths["draws"],
+        lengths["tune"],
+        lengths["chains"],
         models.fingerprint(payload),
     )
     with user_input():
@@ -477,17 +423,13 @@ def sbc(
             f"--sims must be >= {sbc_run.MIN_SIMS} for a uniformity test to say anything, "
             f"got {sims}; 100 or more is usual"
         )
-    for name, value in (("draws", draws), ("chains", chains), ("ranked-draws", ranked_draws)):
-        if value < 1:
-            raise BadInput(f"--{name} must be >= 1, got {value}")
-    if tune < 0:
-        raise BadInput(f"--tune must be >= 0, got {tune}")
+    _run_lengths(draws=draws, tune=tune, chains=chains, ranked_draws=ranked_draws)
     if ranked_draws > chains * draws:
         raise BadInput(
             f"--ranked-draws {ranked_draws} exceeds the {chains * draws} draws per simulation; "
             "lower it or raise --draws"
         )
-    payload = load_data(spec, None, None, None, _settings(set_))
+    payload = _load(spec, None, settings=_settings(set_)).data
     with user_input():
         prior_draw(spec, payload, 0)  # the model can be simulated from its prior
     _check_executor(workers, scheduler)

@@ -14,37 +14,26 @@ from . import figures
 from .grid import summarise
 from .html import Section, render, write_atomic
 
-# A plain verdict per sampler (the thresholds of Vehtari et al. 2021 and a 4-MCSE bias bound).
-RHAT_MAX, ESS_MIN, Z_MAX = 1.01, 400, 4.0
-
 
 def verdicts(table: pd.DataFrame) -> pd.DataFrame:
-    """Per sampler: worst R-hat, worst bulk ESS and worst |z| over seeds, and a verdict."""
+    """Per sampler: worst R-hat, worst bulk ESS, worst |z| and total divergences over its
+    seeds, judged by :func:`diagnostics.verdict` with its default thresholds."""
     ok = table[table.get("error", "") == ""] if "error" in table else table
     rows = []
     for sampler, group in ok.groupby("sampler", sort=False):
-        rhat, ess, z = (
-            group["rhat_max"].max(),
-            group["ess_bulk_min"].min(),
-            group["max_abs_z"].max(),
-        )
-        problems = []
-        if not rhat <= RHAT_MAX:
-            problems.append(f"R-hat {rhat:.3f} > {RHAT_MAX}")
-        if not ess >= ESS_MIN:
-            problems.append(f"bulk ESS {ess:.0f} < {ESS_MIN}")
-        if pd.notna(z) and not z < Z_MAX:
-            problems.append(f"bias |z| {z:.1f} ≥ {Z_MAX:g}")
-        if group["divergences"].sum() > 0:
-            problems.append(f"{int(group['divergences'].sum())} divergences")
+        worst = {
+            "rhat_max": group["rhat_max"].max(),
+            "ess_bulk_min": group["ess_bulk_min"].min(),
+            "max_abs_z": group["max_abs_z"].max(),
+            "divergences": group["divergences"].sum(),
+        }
+        judged = diagnostics.verdict(worst)
         rows.append(
             {
                 "sampler": sampler,
                 "runs": len(group),
-                "rhat_max": rhat,
-                "ess_bulk_min": ess,
-                "max_abs_z": z,
-                "verdict": "pass" if not problems else "; ".join(problems),
+                **{k: worst[k] for k in ("rhat_max", "ess_bulk_min", "max_abs_z")},
+                "verdict": "pass" if judged.passed else judged.line,
             }
         )
     return pd.DataFrame(rows).set_index("sampler") if rows else pd.DataFrame()
@@ -90,8 +79,9 @@ def write_page(
     section = Section(f"Sampler comparison: {model}", out, prefix="compare_")
     section.table(
         verdicts(table),
-        "Verdict per sampler, worst over seeds: R-hat ≤ 1.01, bulk ESS ≥ 400, "
-        "|z| < 4 against the exact posterior, no divergences.",
+        f"Verdict per sampler, worst over seeds: R-hat ≤ {diagnostics.RHAT_MAX}, bulk ESS ≥ "
+        f"{diagnostics.ESS_MIN} (Vehtari et al. 2021), |z| < {diagnostics.Z_MAX:g} against "
+        "the exact posterior where there is one, no divergences.",
     )
     section.table(
         summarise(table, samplers),
@@ -109,10 +99,10 @@ def write_page(
         bias = bias_table(runs, reference)
         if len(bias):
             section.figure(
-                figures.bias_in_mcse(bias, Z_MAX),
+                figures.bias_in_mcse(bias, diagnostics.Z_MAX),
                 "bias",
                 f"Bias of each posterior mean against the exact posterior, in Monte Carlo "
-                f"standard errors; one dot per run; dashed: ±{Z_MAX:g}.",
+                f"standard errors; one dot per run; dashed: ±{diagnostics.Z_MAX:g}.",
             )
         first = {}
         for label, idata in runs.items():

@@ -1,4 +1,12 @@
-"""Figures shared by the report sections and the comparison page."""
+"""Figures shared by the report sections and the comparison page.
+
+Every figure is a :class:`matplotlib.figure.Figure` made by :func:`subplots`, never by
+pyplot: no global figure registry, no backend chosen or switched, so the same code draws
+in a headless report run and inline in Jupyter, and a figure nobody holds is garbage-
+collected (nothing to close). ArviZ plots are always handed axes of such a figure;
+without ``ax=`` they would open a pyplot figure. ``fig.savefig`` renders through the
+Agg canvas matplotlib attaches for PNG output.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import arviz as az
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from arviz.plots.plot_utils import default_grid
+from arviz.sel_utils import xarray_var_iter
+from matplotlib.figure import Figure
 
 from .. import diagnostics
 
@@ -23,8 +30,43 @@ __all__ = [
     "rank_plot",
     "sbc_ecdf_difference",
     "sbc_rank_histograms",
+    "subplots",
     "trace_plot",
 ]
+
+
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, **kwargs
+) -> tuple[Figure, Any]:
+    """A new figure and its grid of axes, without pyplot.
+
+    The object-oriented twin of ``plt.subplots``: ``kwargs`` (``sharex``, ``sharey``,
+    ``squeeze``, ``gridspec_kw``, ...) go to :meth:`matplotlib.figure.Figure.subplots`,
+    so ``axes`` has the same shape rules (one Axes, a 1-D or a 2-D array).
+
+    Examples
+    --------
+    >>> fig, (left, right) = subplots(1, 2, figsize=(8, 3))
+    >>> left.plot([0, 1], [1, 0])  # doctest: +ELLIPSIS
+    [<matplotlib.lines.Line2D object at ...>]
+    """
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _panels(idata: az.InferenceData, var_names, *, compact: bool) -> int:
+    """How many panels ArviZ draws for the posterior: one per variable (``compact``, a
+    trace plot's rows) or one per scalar element (a rank plot), counted with the iterator
+    ArviZ's plots use and capped as they cap it (``rcParams["plot.max_subplots"]``, half
+    of it for the two-column trace plot)."""
+    post = idata.posterior
+    names = list(var_names) if var_names is not None else list(post.data_vars)
+    skip = set(post.dims) - {"chain", "draw"} if compact else set()
+    count = len(list(xarray_var_iter(post, var_names=names, combined=True, skip_dims=skip)))
+    cap = az.rcParams["plot.max_subplots"]
+    if cap is None:
+        return count
+    return min(count, max(cap // 2, 1) if compact else cap)
 
 
 def posterior_vs_exact(
@@ -48,7 +90,7 @@ def posterior_vs_exact(
     columns = [c for c in columns if c in exact_marginals] or columns
     columns = columns[:max_panels]
     n = len(columns)
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 2.8), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(3.4 * n, 2.8), squeeze=False)
     for ax, col in zip(axes[0], columns, strict=True):
         lo, hi = np.inf, -np.inf
         for label, table in draws.items():
@@ -67,23 +109,33 @@ def posterior_vs_exact(
 
 
 def trace_plot(idata: az.InferenceData, var_names=None):
-    """ArviZ trace plot with rank bars (Vehtari et al. 2021) instead of raw traces."""
-    axes = az.plot_trace(idata, var_names=var_names, kind="rank_bars", compact=True)
-    fig = np.atleast_2d(axes)[0, 0].figure
+    """ArviZ trace plot with rank bars (Vehtari et al. 2021) instead of raw traces.
+
+    One row per variable (vector variables drawn compactly in one panel pair): density
+    on the left, rank bars per chain on the right, the ``(rows, 2)`` axes ArviZ expects.
+    """
+    rows = _panels(idata, var_names, compact=True)
+    fig, axes = subplots(rows, 2, figsize=(10, 2.2 * rows + 0.4), squeeze=False)
+    az.plot_trace(idata, var_names=var_names, kind="rank_bars", compact=True, axes=axes)
     fig.tight_layout()
     return fig
 
 
 def rank_plot(idata: az.InferenceData, var_names=None):
-    axes = az.plot_rank(idata, var_names=var_names)
-    fig = np.atleast_1d(axes).ravel()[0].figure
+    """ArviZ rank plot: one panel per scalar element, on ArviZ's default grid."""
+    n = _panels(idata, var_names, compact=False)
+    rows, cols = default_grid(n)
+    fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    az.plot_rank(idata, var_names=var_names, ax=axes.ravel()[:n])
     fig.tight_layout()
     return fig
 
 
 def ess_per_second_bars(table: pd.DataFrame):
     """Bulk ESS per second by sampler, with and without compile time."""
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(table) + 1.2))
+    fig, ax = subplots(figsize=(6, 0.45 * len(table) + 1.2))
     labels = table["sampler"].astype(str) if "sampler" in table else table.index.astype(str)
     y = np.arange(len(table))
     with_compile = table["ess_bulk_min"] / (table["compile_seconds"] + table["sampling_seconds"])
@@ -100,14 +152,14 @@ def ess_per_second_bars(table: pd.DataFrame):
 def forest(runs: Mapping[str, az.InferenceData], var_names=None):
     """Every run's 94% HDI side by side (ArviZ forest plot)."""
     labels = list(runs)
-    axes = az.plot_forest(
+    fig, ax = subplots(figsize=(7, 1.2 + 0.35 * len(labels) * max(1, len(var_names or [1]))))
+    az.plot_forest(
         [runs[k] for k in labels],
         model_names=labels,
         var_names=var_names,
         combined=True,
-        figsize=(7, 1.2 + 0.35 * len(labels) * max(1, len(var_names or [1]))),
+        ax=ax,
     )
-    fig = np.atleast_1d(axes).ravel()[0].figure
     fig.tight_layout()
     return fig
 
@@ -120,7 +172,7 @@ def bias_in_mcse(z: pd.DataFrame, limit: float = 4.0):
     """
     samplers = list(dict.fromkeys(z["sampler"]))
     params = list(dict.fromkeys(z["parameter"]))
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(params) * len(samplers) + 1.4))
+    fig, ax = subplots(figsize=(7, 0.3 * len(params) * len(samplers) + 1.4))
     step = 0.8 / max(1, len(samplers))
     for k, sampler in enumerate(samplers):
         rows = z[z["sampler"] == sampler]
@@ -145,7 +197,7 @@ def _parameter_panels(ranks: pd.DataFrame, max_panels: int):
     params = list(dict.fromkeys(ranks["parameter"]))[:max_panels]
     cols = min(4, len(params))
     rows = int(np.ceil(len(params) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
     return fig, axes, params
 
 

@@ -1,11 +1,19 @@
-"""``bayesmin fit``: one model, one data set, estimates written to a folder."""
+"""``bayesmin fit``: one model, one data set, estimates written to a folder.
+
+Also the decisions behind the commands, as library functions the CLI only calls:
+:func:`load_data` (a model's data from the user's CSV or built in, with the feature
+names of a regression design) and :func:`choose_method` (how ``fit`` fits a model).
+Both raise :class:`models.DataError` with one line that names the problem and the fix.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -18,7 +26,150 @@ from ..models import glad as glad_model
 from ..models import linear_regression as lr
 from .html import write_atomic
 
+# Models whose weight vector ``w`` has one entry per column of the user's design, so it
+# can be labelled by the feature names.
 _REGRESSION = {"linear_regression", "linear_regression_unknown_noise"}
+
+
+# ------------------------------------------------------------------------------ data
+
+
+class UserData(NamedTuple):
+    """What :func:`load_data` returns.
+
+    data : dict
+        The model's data (keyword arguments of its programs), from ``spec.from_frame``
+        or ``spec.simulate``.
+    feature_names : list of str or None
+        For a regression read from a table, the name of each column of the design
+        (``"intercept"`` first where there is one); else None.
+    """
+
+    data: dict
+    feature_names: list[str] | None
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """A user's CSV as a DataFrame, or a :class:`models.DataError` saying what is wrong.
+
+    pandas' own errors (an empty file, a file that is not CSV) propagate unchanged.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise models.DataError(f"no such file: {path}")
+    if path.is_dir():
+        raise models.DataError(f"{path} is a folder; give a CSV file")
+    df = pd.read_csv(path)
+    if df.empty:
+        raise models.DataError(f"{path} has a header but no rows; give at least one observation")
+    return df
+
+
+def _check_settings(model: str, settings: Mapping[str, Any], accepted: set[str]) -> None:
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        raise models.DataError(
+            f"unknown setting(s) {', '.join(unknown)} for {model}; "
+            f"known: {', '.join(sorted(accepted)) or 'none'}"
+        )
+
+
+def load_data(
+    spec: models.ModelSpec,
+    path: str | os.PathLike | None = None,
+    *,
+    target: str | None = None,
+    column: str | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> UserData:
+    """The model's data: the user's CSV through ``spec.from_frame``, else built in.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    path : path, optional
+        A CSV file; None uses the model's built-in data, ``spec.simulate(0, **settings)``.
+    target, column : str, optional
+        The regression target / the one data column, for models whose ``from_frame``
+        takes them (``--target``, ``--column``).
+    settings : mapping, optional
+        Hyperparameters and sizes (``--set``), keyword arguments of ``from_frame`` or
+        ``simulate``.
+
+    Returns
+    -------
+    UserData
+        The data, and the design's feature names for a regression read from a table
+        (computed from the same table, with the same ``intercept`` setting).
+
+    Raises
+    ------
+    models.DataError
+        A setting or option the model does not take, a model without ``from_frame``
+        given a file, or data the model cannot use.
+    """
+    settings = dict(settings or {})
+    if path is None:
+        accepted = set(inspect.signature(spec.simulate).parameters) - {"seed"}
+        _check_settings(spec.name, settings, accepted)
+        return UserData(spec.simulate(0, **settings), None)
+    if spec.from_frame is None:
+        raise models.DataError(f"model {spec.name} does not read user data; run it without --data")
+    params = inspect.signature(spec.from_frame).parameters
+    accepted = {n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD} - {"df"}
+    _check_settings(spec.name, settings, accepted - {"target", "column"})
+    kwargs = dict(settings)
+    if "target" in accepted:
+        kwargs["target"] = target
+    elif target is not None:
+        raise models.DataError(
+            f"{spec.name} takes no --target; use --column for its one data column"
+        )
+    if "column" in accepted:
+        kwargs["column"] = column
+    elif column is not None:
+        raise models.DataError(f"{spec.name} takes no --column")
+    df = read_csv(path)
+    data = spec.from_frame(df, **kwargs)
+    names = None
+    if spec.name in _REGRESSION:
+        # The design from_frame built: same table, same intercept choice (its default: on).
+        intercept = bool(kwargs.get("intercept", params["intercept"].default))
+        names = lr.design_from_frame(df, target, intercept=intercept)[2]
+    return UserData(data, names)
+
+
+# ---------------------------------------------------------------------------- method
+
+
+def choose_method(spec: models.ModelSpec, method: str = "auto") -> str:
+    """How ``bayesmin fit`` fits ``spec``: ``method`` checked, or the default for ``"auto"``.
+
+    The default is ``"exact"`` where the model has a closed-form posterior, else its
+    point fit (``"em"`` or ``"evidence"``, :data:`POINT_FITS`), else ``"nuts"``.
+
+    Raises
+    ------
+    models.DataError
+        ``"exact"`` for a model without a closed form, or a point fit the model lacks;
+        the message names the methods it has.
+    ValueError
+        An unknown sampler (from :func:`inference.resolve_sampler`).
+    """
+    point = [m for m, fits in POINT_FITS.items() if spec.name in fits]
+    if method == "auto":
+        return "exact" if spec.exact is not None else point[0] if point else "nuts"
+    if method == "exact" and spec.exact is None:
+        other = f"--method {point[0]} or a sampler" if point else "--method nuts"
+        raise models.DataError(f"{spec.name} has no closed-form posterior; use {other}")
+    if method in POINT_FITS and method not in point:
+        label = {"em": "EM", "evidence": "type-II ML (evidence)"}[method]
+        have = [*(["exact"] if spec.exact is not None else []), *point]
+        other = " or ".join([*(f"--method {m}" for m in have), "a sampler (--method nuts)"])
+        raise models.DataError(f"{spec.name} has no {label} fit; use {other}")
+    if method not in ("exact", *POINT_FITS):
+        inference.resolve_sampler(method)
+    return method
 
 
 def _labels(name: str, shape: tuple[int, ...], names: Sequence[str] | None) -> list[str]:

@@ -4,6 +4,7 @@ A :class:`Section` collects headings, paragraphs, tables and matplotlib figures;
 figures are saved as PNG files next to the page as they are added. :func:`render`
 turns sections into one page with Jinja2, and :func:`write_atomic` replaces a file
 only once its new content is complete (write to a temporary file, then rename).
+:func:`verdict_list` shows :func:`diagnostics.verdict` for each run of a comparison table.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-__all__ = ["Block", "Section", "render", "write_atomic"]
+from .. import diagnostics
+
+__all__ = ["Block", "Section", "render", "verdict_list", "write_atomic"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader(__package__, "templates"),
@@ -97,9 +101,11 @@ class Section:
         self.blocks.append(Block("table", html=markup, caption=caption))
 
     def figure(self, fig: Any, name: str, caption: str) -> Path:
-        """Save a matplotlib figure as ``figures/<prefix>_<name>.png`` and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as ``figures/<prefix>_<name>.png``.
 
+        Figures come from :func:`figures.subplots` (no pyplot), so there is nothing to
+        close: the figure is freed with its last reference.
+        """
         rel = Path("figures") / f"{self.prefix}{_slug(name)}.png"
         target = self.out_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,9 +116,31 @@ class Section:
             os.replace(tmp, target)
         finally:
             Path(tmp).unlink(missing_ok=True)
-            plt.close(fig)
         self.blocks.append(Block("figure", src=rel.as_posix(), caption=caption))
         return target
+
+
+def verdict_list(
+    table: pd.DataFrame, failures: Mapping[str, str] | None = None, **settings: Any
+) -> str:
+    """An HTML list: each run of ``table`` (rows of :func:`diagnostics.compare`, labelled
+    by the index) with its :func:`diagnostics.verdict` line, then each run in ``failures``
+    (label -> error) as "could not run". ``settings`` go to the verdict (``ess_min``,
+    ``require_reference``, ...). Empty string when there is nothing to list."""
+    items = []
+    for label, row in table.iterrows():
+        judged = diagnostics.verdict(row, **settings)
+        items.append(
+            f"<li><code>{html.escape(str(label))}</code>: "
+            f'<span class="{"pass" if judged.passed else "fail"}">{html.escape(judged.line)}'
+            "</span></li>"
+        )
+    for label, err in (failures or {}).items():
+        items.append(
+            f'<li><code>{html.escape(label)}</code>: <span class="fail">could not run: '
+            f"{html.escape(err)}</span></li>"
+        )
+    return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
 def render(sections: list[Section], *, title: str, subtitle: str = "") -> str:

@@ -199,12 +199,9 @@ def fit_neural(
         }
     )
     written.append(write_atomic(out / "metrics.json", json.dumps(metrics, indent=2)))
-    import matplotlib.pyplot as plt
-
     for name, fig in run.figures(trainer, state, run.data).items():
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
         written.append(write_atomic(out / f"{name}.png", buffer.getvalue()))
     return written
 

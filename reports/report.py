@@ -5,10 +5,22 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from .context import PROFILES, Context, Profile
 from .html import Section, render, write_atomic
+from .sections import (
+    topic1,
+    topic2,
+    topic3,
+    topic4,
+    topic5,
+    topic6,
+    topic7,
+    topic8,
+    topic9,
+    topic10,
+)
 
 __all__ = ["PROFILES", "TOPICS", "Context", "Profile", "build_report", "parse_topics"]
 
@@ -37,81 +49,24 @@ _ALIASES = {
 }
 
 
-@dataclass(frozen=True)
-class Profile:
-    """How much work a report does: ``quick`` for a look, ``full`` for the record."""
-
-    name: str
-    draws: int
-    tune: int
-    chains: int
-    samplers: tuple[str, ...] = ("nuts:numpyro", "nuts:pymc", "nuts:nutpie", "nuts:blackjax")
-
-
-PROFILES = {
-    "quick": Profile("quick", draws=500, tune=500, chains=2),
-    "full": Profile("full", draws=2000, tune=1000, chains=4),
+# number -> the function that fills that topic's section.
+BUILDERS: dict[int, Callable[[Section, Context], None]] = {
+    1: topic1.build,
+    2: topic2.build,
+    3: topic3.build,
+    4: topic4.build,
+    5: topic5.build,
+    6: topic6.build,
+    7: topic7.build,
+    8: topic8.build,
+    9: topic9.build,
+    10: topic10.build,
 }
-
-
-@dataclass
-class Context:
-    """What a section builder gets: the profile, a seed, and a progress callback."""
-
-    profile: Profile
-    progress: Callable[[str], None]
-    seed: int = 0
-
-    def sample(self, target, sampler: str, **kwargs):
-        """``inference.sample`` with the profile's sizes and no backend progress bars."""
-        from .. import inference
-
-        self.progress(f"sampling {getattr(target, 'name', target)} with {sampler}")
-        options = dict(
-            draws=self.profile.draws,
-            tune=self.profile.tune,
-            chains=self.profile.chains,
-            seed=self.seed,
-            progress=False,
-        )
-        if sampler.endswith(("pymc", "nutpie")):
-            # One process: on a 2-core machine forking workers costs more than it saves.
-            options["cores"] = 1
-        options.update(kwargs)
-        return inference.sample(target, sampler, **options)
-
-
-def _builders() -> dict[int, Callable[[Section, Context], None]]:
-    from .sections import (
-        topic1,
-        topic2,
-        topic3,
-        topic4,
-        topic5,
-        topic6,
-        topic7,
-        topic8,
-        topic9,
-        topic10,
-    )
-
-    return {
-        1: topic1.build,
-        2: topic2.build,
-        3: topic3.build,
-        4: topic4.build,
-        5: topic5.build,
-        6: topic6.build,
-        7: topic7.build,
-        8: topic8.build,
-        9: topic9.build,
-        10: topic10.build,
-    }
 
 
 def available_topics() -> list[int]:
     """Topic numbers that have a report section."""
-    return sorted(_builders())
+    return sorted(BUILDERS)
 
 
 def parse_topics(text: str | Sequence[str] | None) -> list[int]:
@@ -183,7 +138,6 @@ def build_report(
             ) from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    builders = _builders()
     sections = []
     for number in topics:
         section = Section(f"{number}. {TOPICS[number][1]}", out, prefix=f"topic{number}_")
@@ -194,7 +148,7 @@ def build_report(
 
         start = time.perf_counter()
         try:
-            builders[number](section, Context(profile, step, seed))
+            BUILDERS[number](section, Context(profile, step, seed))
         except Exception as err:  # one failed topic must not cost the others
             section.error = f"{type(err).__name__}: {err}\n\n{traceback.format_exc(limit=4)}"
         section.seconds = time.perf_counter() - start

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import warnings
 
-import matplotlib
 import pytest
 
-matplotlib.use("Agg")
+# bayesmin draws without pyplot, so it never needs a backend; this only keeps a test run
+# on a desktop from opening windows should third-party code reach for pyplot. An
+# environment variable, not matplotlib.use(): the suite changes no global state itself
+# (tests/reports/test_figures.py checks that in a process without it).
+os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTENSOR_FLAGS", "warn__ignore_bug_before=all")
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import shutil
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ... import diagnostics, models
 from ...models import linear_regression as lr
 from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 
 def _model_graph(section: Section, model) -> None:
@@ -160,7 +159,7 @@ _SCORES_CAPTION = (
 
 def _sweep_fits(curves):
     degrees = [d for d in (1, 3, 9) if d in curves["fits"]]
-    fig, axes = plt.subplots(1, len(degrees), figsize=(4 * len(degrees), 3), sharey=True)
+    fig, axes = figures.subplots(1, len(degrees), figsize=(4 * len(degrees), 3), sharey=True)
     for ax, m in zip(np.atleast_1d(axes), degrees, strict=True):
         fit = curves["fits"][m]
         grid = curves["grid"]
@@ -184,7 +183,7 @@ def _sweep_fits(curves):
 
 
 def _sweep_scores(sweep: pd.DataFrame):
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, (a, b) = figures.subplots(1, 2, figsize=(10, 3.2))
     d = sweep["degree"]
     a.plot(d, sweep["train_rmse_mle"], "C3o--", label="MLE train")
     a.plot(d, sweep["test_rmse_mle"], "C3o-", label="MLE test")

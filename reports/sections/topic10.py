@@ -32,7 +32,6 @@ import time
 from typing import Any
 
 import jax
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -41,8 +40,9 @@ from ...diagnostics.distance import ddpm_metrics
 from ...inference.diffusion import DDPMConfig, DDPMTrainer, ddpm_config
 from ...inference.training import TrainState, train
 from ...models.diffusion import dataset
+from ..context import Context
+from ..figures import subplots
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build", "config_for", "figures", "loss_figure"]
 
@@ -136,20 +136,20 @@ def figures(
     out: dict[str, Figure] = {}
     size = (2.1 * len(ts), 2.6 if not _is_image(trainer.dim) else 6.5)
 
-    fig, axes = plt.subplots(1, len(ts), figsize=size)
+    fig, axes = subplots(1, len(ts), figsize=size)
     _panels(axes, fwd, [f"q(x_{t} | x_0)" if t else "x_0 (data)" for t in ts])
     fig.suptitle("forward process: noise added until x_T ~ N(0, I)", fontsize=10)
     fig.tight_layout()
     out["forward-strip"] = fig
 
-    fig, axes = plt.subplots(1, len(trainer.strip), figsize=size)
+    fig, axes = subplots(1, len(trainer.strip), figsize=size)
     _panels(axes, strip, [f"x_{t}" for t in trainer.strip], ref=x_test)
     fig.suptitle("reverse process (Algorithm 2): x_T ~ N(0, I) denoised to x_0", fontsize=10)
     fig.tight_layout()
     out["reverse-strip"] = fig
 
     if _is_image(trainer.dim):
-        fig, axes = plt.subplots(2, 8, figsize=(8, 2.4))
+        fig, axes = subplots(2, 8, figsize=(8, 2.4))
         for j in range(8):
             for row, img in ((0, x_test[j]), (1, samples[j])):
                 axes[row, j].imshow(img.reshape(8, 8), cmap="gray_r", vmin=-1, vmax=1)
@@ -159,7 +159,7 @@ def figures(
         axes[1, 0].set_ylabel("DDPM", fontsize=9)
     else:
         gauss = trainer.baseline(n, seed=seed)
-        fig, axes = plt.subplots(1, 3, figsize=(10, 3.5), sharex=True, sharey=True)
+        fig, axes = subplots(1, 3, figsize=(10, 3.5), sharex=True, sharey=True)
         for ax, pts, title in zip(
             axes, (x_test[:n], samples, gauss),
             ("held-out data", "DDPM samples", "Gaussian fitted to the data"), strict=True,
@@ -174,7 +174,7 @@ def figures(
 
 def loss_figure(losses: dict[str, np.ndarray]) -> Figure:
     """L_simple per step (a running mean over 1% of the steps) for each named run."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = subplots(figsize=(6.5, 3.6))
     for name, curve in losses.items():
         w = max(1, len(curve) // 100)
         smooth = np.convolve(curve, np.ones(w) / w, mode="valid")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ...diagnostics.independence import independence_table
 from ...models import bayes_net
+from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 
@@ -86,7 +86,7 @@ def dag_figure(network=bayes_net.NETWORK):
     """The network's DAG: nodes at fixed positions, one arrow per parent → child edge."""
     parents = network.parents
     pos = _layout(parents)
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    fig, ax = figures.subplots(figsize=(4.6, 3.6))
     box = dict(boxstyle="round,pad=0.45", fc="#eef1f7", ec="#22427a", lw=1.4)
     labels = {}
     for name, (x, y) in pos.items():
@@ -124,7 +124,7 @@ def dag_figure(network=bayes_net.NETWORK):
 def explaining_away_figure(queries: pd.DataFrame):
     """P(Sprinkler=1) and P(Rain=1) as evidence accumulates: exact bars, MC ± 2 se."""
     panels = [t for t in ("Sprinkler", "Rain") if (queries["target"] == t).any()]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = figures.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.4), squeeze=False)
     for ax, target in zip(axes[0], panels, strict=True):
         rows = queries[queries["target"] == target]
         rows = rows[[not e or "WetGrass" in e for e in rows["evidence"]]]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import warnings
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
@@ -20,8 +19,9 @@ from threadpoolctl import threadpool_limits
 from ... import models
 from ...inference.evidence import RVR
 from ...models.rvm import SINC_GAMMA, rbf_design, sinc
+from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 
@@ -107,7 +107,7 @@ def _sinc_fit(section: Section, ctx: Context) -> None:
     coverage = float(np.mean(np.abs(t_test - mean) <= 2.0 * sd))
     n_rv = len(fast.relevance_indices_)
 
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+    fig, ax = figures.subplots(figsize=(9, 4.2))
     xs = X_TEST[:, 0]
     ax.fill_between(xs, mean - 2 * sd, mean + 2 * sd, color="C0", alpha=0.2, label="±2 sd")
     ax.plot(xs, f_test, "k--", lw=1, label="sin(x)/x")
@@ -163,7 +163,7 @@ def _sinc_fit(section: Section, ctx: Context) -> None:
         digits=4,
     )
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = figures.subplots(1, 2, figsize=(11, 3.8))
     checks = []
     for ax, (method, (fit, _)) in zip(axes, fits.items(), strict=True):
         h = np.asarray(fit.log_evidence_)
@@ -235,7 +235,7 @@ def _nuts_vs_type2(section: Section, ctx: Context) -> None:
 
     idx = np.arange(m)
     pruned = ~np.isfinite(log_alpha_rvr)
-    fig, axes = plt.subplots(3, 1, figsize=(10, 10))
+    fig, axes = figures.subplots(3, 1, figsize=(10, 10))
     ax = axes[0]
     q5, q50, q95 = np.quantile(w, [0.05, 0.5, 0.95], axis=0)
     ax.errorbar(idx, q50, yerr=[q50 - q5, q95 - q50], fmt="o", ms=3, color="C0", lw=1,

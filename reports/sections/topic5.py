@@ -9,7 +9,6 @@ topic-1 and topic-3 models, with the ELBO decomposition checked numerically.
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Ellipse
@@ -28,8 +27,9 @@ from ...diagnostics.kl import (
 from ...inference.kl_fit import elbo_estimate, forward_kl_fit, reverse_kl_fits
 from ...models import linear_regression as lr
 from ...models.targets import mixture_from_data
+from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 
@@ -120,7 +120,7 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
     forward = forward_kl_fit("bimodal", data=data)
 
     grid = np.linspace(-5.0, 5.0, 1001)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = figures.subplots(1, 2, figsize=(11, 4))
     ax1.fill_between(grid, p.pdf(grid), color="0.8", label="target p (mixture)")
     for fit, color in zip(reverse, ("C0", "C1"), strict=True):
         q = fit.dist()
@@ -176,7 +176,7 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
     rev_curve, fwd_curve = kl_landscape(p.logpdf(grid), grid, means, mode_sd)
     local = np.flatnonzero((rev_curve[1:-1] < rev_curve[:-2]) & (rev_curve[1:-1] < rev_curve[2:]))
     local_means = means[local + 1]
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = figures.subplots(figsize=(6.5, 3.6))
     ax.plot(means, rev_curve, "C0", lw=2, label="reverse KL(q_m ‖ p)")
     ax.plot(means, fwd_curve, "C3--", lw=2, label="forward KL(p ‖ q_m)")
     ax.set_ylim(0, min(12.0, float(max(rev_curve.max(), fwd_curve.max()))))
@@ -265,7 +265,7 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
 
     name, data = cases[corr]
     ref = models.get(name).exact(data)["w"]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    fig, axes = figures.subplots(1, 3, figsize=(11, 3.2))
     for j, ax in enumerate(axes):
         lo, hi = ref.mean[j] - 4 * ref.sd[j], ref.mean[j] + 4 * ref.sd[j]
         grid = np.linspace(lo, hi, 400)
@@ -292,7 +292,7 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
 
     ctx.progress("ELBO decomposition")
     log_px = lr.log_evidence(data["X"], data["t"], data["alpha"], data["beta"])
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = figures.subplots(figsize=(6.5, 3.6))
     lines = []
     for method, color in (("advi", "C0"), ("fullrank_advi", "C3")):
         idata = runs[corr, method]

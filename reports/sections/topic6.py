@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import warnings
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Ellipse
 
 from ... import models
 from ...inference.em import PPCA, GaussianMixture
+from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["build"]
 
@@ -56,10 +57,10 @@ def _mixtures(section: Section, ctx: Context) -> None:
     fit = GaussianMixture(3, n_init=5, random_state=ctx.seed, tol=1e-6).fit(X)
     theirs = SkGaussianMixture(3, n_init=5, random_state=ctx.seed, tol=1e-6).fit(X)
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax1, ax2) = figures.subplots(1, 2, figsize=(11, 4.2))
     labels = fit.predict(X)
     ax1.scatter(X[:, 0], X[:, 1], c=labels, s=8, cmap="viridis", alpha=0.6)
-    colors = plt.cm.viridis(np.linspace(0, 1, 3))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 1, 3))
     for k in range(3):
         _ellipse(ax1, fit.means_[k], fit.covariances_[k], colors[k])
     ax1.set_title("EM fit: 1 and 2 standard-deviation ellipses")
@@ -141,7 +142,7 @@ def _ppca(section: Section, ctx: Context) -> None:
     X, y = digits.data, digits.target
     latent = PPCA(2).fit(X)
     Z = latent.transform(X)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = figures.subplots(figsize=(6, 5))
     sc = ax.scatter(Z[:, 0], Z[:, 1], c=y, cmap="tab10", s=6, alpha=0.7)
     fig.colorbar(sc, ax=ax, label="digit")
     ax.set_xlabel("E[z₁ | x]")
@@ -167,7 +168,7 @@ def _ppca(section: Section, ctx: Context) -> None:
         "conditional mean.",
         digits=3,
     )
-    fig, axes = plt.subplots(3, 6, figsize=(9, 4.6))
+    fig, axes = figures.subplots(3, 6, figsize=(9, 4.6))
     for j in range(6):
         for row, img, title in ((0, X[j], "original"), (1, Xm[j], "20% hidden"),
                                 (2, filled[j], "PPCA fill")):  # fmt: skip
@@ -231,7 +232,7 @@ def _glad(section: Section, ctx: Context) -> None:
     alpha_true = truth["alpha"]
     alpha_hat = fit.alphas_.reindex(range(len(alpha_true))).to_numpy()
     rho = stats.spearmanr(alpha_true, alpha_hat).statistic
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax1, ax2) = figures.subplots(1, 2, figsize=(10, 4))
     ax1.scatter(alpha_true, alpha_hat, s=18)
     lim = [min(alpha_true.min(), alpha_hat.min()), max(alpha_true.max(), alpha_hat.max())]
     ax1.plot(lim, lim, color="0.6", lw=1)

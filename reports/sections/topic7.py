@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ...inference import monte_carlo as mc
+from .. import figures
+from ..context import Context
 from ..html import Section
-from ..report import Context
 
 __all__ = ["PROPOSALS", "TARGET", "Mixture", "build", "k_verdict"]
 
@@ -154,7 +154,7 @@ def running_estimates(integral: Integral, seed: int) -> pd.DataFrame:
 
 
 def convergence_figure(results: dict[Integral, pd.DataFrame]):
-    fig, axes = plt.subplots(1, len(results) + 1, figsize=(4.2 * (len(results) + 1), 3.3))
+    fig, axes = figures.subplots(1, len(results) + 1, figsize=(4.2 * (len(results) + 1), 3.3))
     for ax, (integral, table) in zip(axes, results.items(), strict=False):
         n, est, se = table["n"], table["estimate"], table["std_error"]
         ax.fill_between(n, est - 2 * se, est + 2 * se, color="C0", alpha=0.25, label="± 2 s.e.")
@@ -224,7 +224,7 @@ def envelope_figure(result: mc.RejectionResult, q, *, shown: int = SHOWN_PROPOSA
     lo = min(q.ppf(0.001), float(x.min()))
     hi = max(q.ppf(0.999), float(x.max()))
     grid = np.linspace(lo, hi, 600)
-    fig, ax = plt.subplots(figsize=(7.2, 3.6))
+    fig, ax = figures.subplots(figsize=(7.2, 3.6))
     ax.plot(
         grid, result.M * q.pdf(grid), "k-", lw=1.6, label=f"envelope M·q(x), M = {result.M:.3g}"
     )
@@ -241,7 +241,7 @@ def envelope_figure(result: mc.RejectionResult, q, *, shown: int = SHOWN_PROPOSA
 
 def rejection_histogram(result: mc.RejectionResult):
     grid = np.linspace(result.samples.min() - 0.5, result.samples.max() + 0.5, 500)
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    fig, ax = figures.subplots(figsize=(6.2, 3.2))
     ax.hist(result.samples, bins=60, density=True, color="C2", alpha=0.5, label="accepted draws")
     ax.plot(grid, TARGET.pdf(grid), "k-", lw=1.6, label="p(x) = p̃(x) / Z")
     ax.set_xlabel("x")
@@ -329,7 +329,7 @@ def k_verdict(k: float) -> str:
 
 
 def weights_figure(results: dict[str, tuple[object, mc.ImportanceResult]]):
-    fig, axes = plt.subplots(
+    fig, axes = figures.subplots(
         1, len(results), figsize=(4.6 * len(results), 3.4), sharey=False, squeeze=False
     )
     grid = np.linspace(-5, 6, 600)

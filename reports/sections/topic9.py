@@ -26,15 +26,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from ...inference.svi import VAE_PROFILES, VAEConfig, VAETrainer
 from ...inference.training import TrainState
 from ...models.vae import digits
+from ..context import Context
+from ..figures import subplots
 from ..html import Section
-from ..report import Context
 
 __all__ = ["SECTION_CONFIGS", "build", "config_for", "figures", "fit", "loss_figure"]
 
@@ -121,7 +121,7 @@ def _image_rows(ax_rows, images, titles=None):
 
 
 def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The VAE's pictures as matplotlib figures (the caller saves and closes them).
+    """The VAE's pictures as matplotlib figures (the caller saves them).
 
     Keys: ``"reconstructions"`` (one test image of each digit above its reconstruction
     σ(f(μ(x)))), ``"prior-samples"`` (Bernoulli means of new images decoded from
@@ -136,7 +136,7 @@ def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> 
     first = [int(np.flatnonzero(y_test == d)[0]) for d in range(10) if np.any(y_test == d)]
     x = x_test[first]
     rec = trainer.reconstruct(state, x)
-    fig, axes = plt.subplots(2, len(first), figsize=(1.0 * len(first), 2.3))
+    fig, axes = subplots(2, len(first), figsize=(1.0 * len(first), 2.3))
     axes = np.atleast_2d(axes)
     _image_rows(axes[0], x, [str(y_test[i]) for i in first])
     _image_rows(axes[1], rec)
@@ -146,7 +146,7 @@ def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> 
     out["reconstructions"] = fig
 
     new = trainer.sample_prior(state, 40, seed=1)
-    fig, axes = plt.subplots(4, 10, figsize=(8, 3.4))
+    fig, axes = subplots(4, 10, figsize=(8, 3.4))
     _image_rows(axes.ravel(), new)
     fig.suptitle("new digits: σ(f(z)), z ~ N(0, I)", fontsize=10)
     fig.tight_layout()
@@ -155,7 +155,7 @@ def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> 
     x_all = np.concatenate([np.asarray(data["x_train"]), x_test])
     y_all = np.concatenate([np.asarray(data["y_train"]), y_test])
     mu = trainer.encode(state, x_all)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     second = mu[:, 1] if mu.shape[1] > 1 else np.zeros(len(mu))
     sc = ax.scatter(mu[:, 0], second, c=y_all, cmap="tab10", s=6, alpha=0.7)
     fig.colorbar(sc, ax=ax, label="digit")
@@ -172,7 +172,7 @@ def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> 
         imgs = trainer.decode(state, grid).reshape(n, n, 8, 8)
         # One blank pixel around each tile, or neighbouring digits run into each other.
         imgs = np.pad(imgs, ((0, 0), (0, 0), (1, 0), (1, 0)))
-        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        fig, ax = subplots(figsize=(5.5, 5.5))
         ax.imshow(imgs.transpose(0, 2, 1, 3).reshape(9 * n, 9 * n), cmap="gray_r")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -185,7 +185,7 @@ def figures(trainer: VAETrainer, state: TrainState, data: Mapping[str, Any]) -> 
 def loss_figure(losses: np.ndarray):
     """The training curve: negative ELBO per image of each minibatch, and its moving mean."""
     losses = np.asarray(losses, dtype=float)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = subplots(figsize=(7, 3.5))
     ax.plot(np.arange(1, len(losses) + 1), losses, lw=0.5, alpha=0.4, label="minibatch")
     w = max(1, min(100, len(losses) // 10))
     if len(losses) >= w:

@@ -12,17 +12,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from bayesmin.diagnostics.markov import (
+    OPTIMAL_ACCEPTANCE,
     DetailedBalance,
+    FiniteChain,
     convergence,
     detailed_balance,
     discretised_target,
+    efficient_band,
+    finite_chain,
+    finite_chain_table,
     mh_transition_matrix,
     random_walk_proposal,
     relaxation_time,
     spectral_gap,
     stationary_distribution,
+    step_distributions,
     tv_bound,
     tv_distance,
 )
@@ -298,6 +305,63 @@ def test_tv_distance():
     assert tv_distance([1, 0, 0], [0, 0.5, 0.5]) == 1.0
     assert tv_distance([0.2, 0.8], [0.2, 0.8]) == 0.0
     assert tv_distance([0.5, 0.5], [0.8, 0.2]) == pytest.approx(0.3)
+
+
+def test_step_distributions_are_powers_of_the_matrix(P, pi):
+    p0 = np.zeros(K)
+    p0[3] = 1.0
+    out = step_distributions(P, 3, [5, 0, 1])  # a state index stands for its point mass
+    assert list(out) == [0, 1, 5]
+    np.testing.assert_array_equal(out[0], p0)
+    np.testing.assert_allclose(out[1], P[3], atol=1e-15)
+    np.testing.assert_allclose(out[5], p0 @ np.linalg.matrix_power(P, 5), atol=1e-14)
+    # the TV column of convergence() is the distance of these same p_n
+    tv = convergence(P, 3, 5, target=pi)["tv"]
+    assert tv.iloc[5] == pytest.approx(tv_distance(out[5], pi), abs=1e-15)
+    with pytest.raises(ValueError, match="nonnegative"):
+        step_distributions(P, 3, [-1])
+
+
+# ------------------------------------------------------------------ topic 8's finite chain
+
+
+@pytest.fixture(scope="module")
+def chain() -> FiniteChain:
+    return finite_chain(K=8, p_right=0.8)
+
+
+def test_finite_chain_holds_the_three_matrices(chain):
+    assert chain.p_right == 0.8 and chain.target.shape == (8,)
+    np.testing.assert_array_equal(chain.proposal, random_walk_proposal(8, p_right=0.8))
+    np.testing.assert_array_equal(chain.symmetric, chain.symmetric.T)
+    np.testing.assert_array_equal(chain.P, mh_transition_matrix(chain.target, chain.proposal))
+    np.testing.assert_array_equal(
+        chain.P_wrong, mh_transition_matrix(chain.target, chain.proposal, hastings=False)
+    )
+
+
+def test_finite_chain_without_hastings_is_wrong(chain):
+    table = finite_chain_table(chain)
+    assert table["detailed balance"].tolist() == ["holds", "fails", "holds"]
+    tv = table["TV(stationary, target)"]
+    assert tv.iloc[0] < 1e-9 and tv.iloc[2] < 1e-9
+    assert tv.iloc[1] > 0.05  # the negative control converges elsewhere
+    assert table["Hastings correction"].tolist() == ["yes", "no", "no (not needed)"]
+    assert table["proposal"].iloc[0] == "asymmetric (right w.p. 0.8)"
+    assert table["spectral gap"].iloc[0] == pytest.approx(spectral_gap(chain.P))
+
+
+def test_efficient_band_contains_the_optimum():
+    lo, hi = efficient_band()
+    assert lo < OPTIMAL_ACCEPTANCE < hi
+    assert lo == pytest.approx(0.095, abs=0.005) and hi == pytest.approx(0.435, abs=0.005)
+    # Roberts, Gelman & Gilks (1997): speed ℓ² 2Φ(−ℓ/2) peaks at ℓ ≈ 2.38, acceptance 0.234.
+    assert 2 * stats.norm.cdf(-2.38 / 2) == pytest.approx(OPTIMAL_ACCEPTANCE, abs=1e-3)
+    # the band narrows to the optimum as the fraction tends to 1, and widens below
+    lo99, hi99 = efficient_band(0.99)
+    assert lo < lo99 < OPTIMAL_ACCEPTANCE < hi99 < hi
+    with pytest.raises(ValueError, match="fraction"):
+        efficient_band(0.0)
 
 
 # --------------------------------------------------------------------------- validation

@@ -14,7 +14,18 @@ import pytest
 from scipy import stats
 
 from bayesmin import diagnostics, models
-from bayesmin.diagnostics import COMPARE_COLUMNS, compare, flat_draws, moments, z_scores
+from bayesmin.diagnostics import (
+    COMPARE_COLUMNS,
+    ESS_MIN,
+    RHAT_MAX,
+    Z_MAX,
+    Verdict,
+    compare,
+    flat_draws,
+    moments,
+    verdict,
+    z_scores,
+)
 from bayesmin.models import Exact
 
 MEAN = np.array([0.0, 5.0, -2.0])
@@ -277,3 +288,78 @@ def test_constant_draws_give_nan_where_arviz_does():
 def test_public_names():
     assert diagnostics.COMPARE_COLUMNS == COMPARE_COLUMNS
     assert COMPARE_COLUMNS[-1] == "max_abs_z" and len(set(COMPARE_COLUMNS)) == 11
+    assert diagnostics.verdict is verdict and diagnostics.Verdict is Verdict
+    # Vehtari et al. (2021) and the 4-MCSE bias bound.
+    assert (RHAT_MAX, ESS_MIN, Z_MAX) == (1.01, 400, 4.0)
+
+
+# ----------------------------------------------------------------------------- verdict
+
+GOOD = {"rhat_max": 1.004, "ess_bulk_min": 850.0, "max_abs_z": 1.2, "divergences": 0}
+
+
+def test_verdict_passes_a_good_row_and_shows_what_it_checked():
+    v = verdict(pd.Series(GOOD))
+    assert v == Verdict(True, (), "pass: R-hat 1.004, bulk ESS 850, max |z| 1.20, no divergences")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"rhat_max": 1.05}, "R-hat 1.050 > 1.01"),
+        ({"rhat_max": np.nan}, "R-hat not estimated"),
+        ({"ess_bulk_min": 399.0}, "bulk ESS 399 < 400"),
+        ({"ess_bulk_min": np.nan}, "bulk ESS not estimated"),
+        ({"max_abs_z": 4.0}, "bias |z| 4.0 ≥ 4"),
+        ({"max_abs_z": 6.3}, "bias |z| 6.3 ≥ 4"),
+        ({"divergences": 1}, "1 divergence"),
+        ({"divergences": 3}, "3 divergences"),
+    ],
+)
+def test_verdict_names_each_failure(change, problem):
+    v = verdict({**GOOD, **change})
+    assert not v.passed and v.problems == (problem,) and v.line == problem
+
+
+def test_verdict_bounds_are_inclusive_where_the_source_says_so():
+    assert verdict({**GOOD, "rhat_max": RHAT_MAX, "ess_bulk_min": ESS_MIN}).passed
+    assert not verdict({**GOOD, "max_abs_z": Z_MAX}).passed  # |z| < 4 strictly
+
+
+def test_verdict_lists_every_failure_in_order():
+    v = verdict({"rhat_max": 1.2, "ess_bulk_min": 40.0, "max_abs_z": 9.0, "divergences": 2})
+    assert v.problems == ("R-hat 1.200 > 1.01", "bulk ESS 40 < 400", "bias |z| 9.0 ≥ 4",
+                          "2 divergences")  # fmt: skip
+    assert v.line == "; ".join(v.problems)
+
+
+def test_verdict_without_a_reference():
+    row = {**GOOD, "max_abs_z": np.nan}
+    v = verdict(row)  # no reference: nothing to check the bias against
+    assert v.passed and "no reference" in v.line
+    v = verdict(row, require_reference=True)  # the page has one, yet z could not be computed
+    assert not v.passed and v.problems == ("no bias check (max |z| is NaN)",)
+
+
+def test_verdict_settings():
+    short = {**GOOD, "ess_bulk_min": 120.0}
+    assert not verdict(short).passed
+    v = verdict(short, ess_min=None)  # a short run, and its page says ESS is not demanded
+    assert v.passed and "ESS" not in v.line
+    assert verdict({**GOOD, "rhat_max": 1.03}, rhat_max=1.05).passed
+    assert not verdict({**GOOD, "max_abs_z": 2.5}, z_max=2.0).passed
+    del short["divergences"]  # absent counts as none (a sampler without the statistic)
+    assert verdict(short, ess_min=None).passed
+
+
+def test_verdict_on_compare_rows_separates_a_correct_sampler_from_a_biased_one():
+    runs = {
+        "good": iid_run(2, sampler="a", seed=2, compile_seconds=0.0, sampling_seconds=1.0),
+        "too-narrow": iid_run(
+            3, sd_factor=0.8, sampler="b", seed=3, compile_seconds=0.0, sampling_seconds=1.0
+        ),
+    }
+    table = compare(runs, REFERENCE).assign(divergences=0)  # iid_run stamps random ones
+    assert verdict(table.loc["good"], require_reference=True).passed
+    bad = verdict(table.loc["too-narrow"], require_reference=True)
+    assert not bad.passed and len(bad.problems) == 1 and bad.problems[0].startswith("bias |z|")

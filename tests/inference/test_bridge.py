@@ -33,6 +33,7 @@ def _in_float64():
     with float64():
         yield
 
+
 # Models whose two programs use different unconstrained spaces, so points cannot be
 # matched coordinate by coordinate: PyMC maps a Dirichlet through its own simplex
 # transform, NumPyro through stick-breaking. (The mixture's two programs are checked
@@ -186,6 +187,22 @@ def test_constrain_draws_shapes(which):
     # Draw by draw, the same as constraining one point.
     one = ld.constrain(jnp.asarray(draws[1, 2]))
     np.testing.assert_allclose(out["theta"][1, 2], np.asarray(one["theta"]), rtol=1e-12)
+
+
+def test_batched_functions_compile_once_per_log_density():
+    # Each run of a model (a sweep's scales, a grid's seeds) goes through these: they must
+    # reuse one compiled program, not retrace per call.
+    ld = _built("eight_schools_noncentered")[4]  # shared: other tests may have compiled
+    rng = np.random.default_rng(1)
+    sizes = []
+    for _ in range(3):
+        x = jnp.asarray(rng.standard_normal((5, ld.dim)))
+        lp = np.asarray(ld.batched_logdensity(x))
+        ld.constrain_draws(x[None])
+        sizes.append((ld.batched_logdensity._cache_size(), ld._constrain_batched._cache_size()))
+    assert ld.batched_logdensity is ld.batched_logdensity
+    assert sizes[0] == sizes[1] == sizes[2]  # the same shapes again: nothing new compiled
+    np.testing.assert_allclose(lp, [float(ld.logdensity(row)) for row in x], rtol=1e-12)
 
 
 def test_pymc_unravel_follows_value_vars_order():

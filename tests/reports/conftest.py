@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bayesmin.reports.context import Context
 from bayesmin.reports.html import Section, render
-from bayesmin.reports.report import Context
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

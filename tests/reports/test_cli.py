@@ -116,6 +116,16 @@ def test_fit_regression_names_features_and_writes_mle_map_posterior(files, tmp_p
     assert summary.parameter.tolist() == ["w[intercept]", "w[x1]", "w[x2]"]
 
 
+def test_fit_regression_without_intercept_names_the_design_it_fits(files, tmp_path, capsys):
+    out = tmp_path / "reg0"
+    argv = ["fit", "linear_regression", "--data", files["reg"], "--target", "y",
+            "--set", "intercept=0", "--out", out]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert pd.read_csv(out / "estimates.csv").feature.tolist() == ["x1", "x2"]
+    assert pd.read_csv(out / "summary.csv").parameter.tolist() == ["w[x1]", "w[x2]"]
+
+
 def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys):
     out = tmp_path / "nuts"
     code, _, err = run(
@@ -189,6 +199,12 @@ BAD = [
     (["report", "--topics", "11"], "unknown topic"),
     (["report", "--profile", "huge"], "unknown profile"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
+    # Run lengths: inference.sampling.check_run_lengths, spelt as the options.
+    (["fit", "gamma_poisson", "--draws", 0], "--draws must be >= 1, got 0"),
+    (["fit", "gamma_poisson", "--tune", -1], "--tune must be >= 0, got -1"),
+    (["compare", "gamma_poisson", "--chains", 0], "--chains must be >= 1, got 0"),
+    (["sbc", "normal_normal", "--ranked-draws", 0], "--ranked-draws must be >= 1, got 0"),
+    (["sbc", "normal_normal", "--tune", -5], "--tune must be >= 0, got -5"),
 ]
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bayesmin.reports.context import Context, Profile
 from bayesmin.reports.html import Section, render
-from bayesmin.reports.report import Context, Profile
 from bayesmin.reports.sections import topic1
 
 

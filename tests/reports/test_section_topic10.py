@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic10
 
 # Any profile name but "quick"/"full" trains the tiny test configuration.
@@ -36,5 +34,3 @@ def test_figures_are_reusable_and_config_maps_profiles():
     assert int(init_state(state.carry).step) == 0
     figs = topic10.figures(trainer, state, data, n=100)
     assert set(figs) == {"forward-strip", "reverse-strip", "samples"}
-    for fig in figs.values():
-        plt.close(fig)

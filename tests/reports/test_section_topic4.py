@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic4
 
 PROFILE = Profile("test", draws=300, tune=300, chains=2, samplers=("nuts:numpyro",))

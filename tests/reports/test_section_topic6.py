@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bayesmin.reports.report import Profile
+from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic6
 
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))

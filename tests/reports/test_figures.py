@@ -1,0 +1,106 @@
+"""Figures are drawn without pyplot: importing bayesmin.reports and drawing every kind of
+figure (ArviZ's included) leaves matplotlib's backend and pyplot's figure list alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from bayesmin.reports import figures
+
+# Run in a fresh process without MPLBACKEND (the suite's conftest sets it), so matplotlib
+# resolves its backend as it would in Jupyter or a script. ``get_backend(auto_select=False)``
+# is None until something picks a backend; the resolved ``get_backend()`` would hide a
+# switch to Agg on a headless machine, where Agg is also what auto-selection picks.
+SCRIPT = textwrap.dedent(
+    """
+    import importlib, json, pathlib, pkgutil, sys
+
+    import matplotlib
+
+    before = matplotlib.get_backend(auto_select=False)
+
+    import bayesmin.reports
+
+    names = [m.name for m in pkgutil.walk_packages(bayesmin.reports.__path__, "bayesmin.reports.")]
+    for name in names:
+        importlib.import_module(name)
+
+    import arviz as az
+    import numpy as np
+    import pandas as pd
+
+    from bayesmin.reports import figures
+
+    rng = np.random.default_rng(0)
+    idata = az.from_dict(
+        posterior={"mu": rng.normal(size=(2, 60)), "theta": rng.normal(size=(2, 60, 3))}
+    )
+    table = pd.DataFrame(
+        {
+            "sampler": ["a", "b"],
+            "ess_bulk_min": [400.0, 900.0],
+            "compile_seconds": [1.0, 2.0],
+            "sampling_seconds": [0.5, 0.4],
+            "ess_bulk_per_second": [800.0, 2250.0],
+        }
+    )
+    ranks = pd.DataFrame({"parameter": ["mu"] * 30, "rank": rng.integers(0, 10, 30)})
+    drawn = {
+        "trace": figures.trace_plot(idata),
+        "rank": figures.rank_plot(idata),
+        "forest": figures.forest({"a": idata, "b": idata}),
+        "bars": figures.ess_per_second_bars(table),
+        "ecdf": figures.sbc_ecdf_difference(ranks, 9),
+    }
+    out = pathlib.Path(sys.argv[1])
+    for name, fig in drawn.items():
+        fig.savefig(out / f"{name}.png")
+
+    import matplotlib.pyplot as plt
+
+    print(json.dumps({
+        "before": before,
+        "after": matplotlib.get_backend(auto_select=False),
+        "fignums": plt.get_fignums(),
+        "modules": names,
+        "axes": {name: len(fig.axes) for name, fig in drawn.items()},
+    }))
+    """
+)
+
+
+def test_reports_draw_without_pyplot_or_a_backend_switch(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["after"] == result["before"], "a bayesmin module chose a matplotlib backend"
+    assert result["fignums"] == [], "a figure went through pyplot"
+    assert {"bayesmin.reports.figures", "bayesmin.reports.cli"} <= set(result["modules"])
+    assert any(m.startswith("bayesmin.reports.sections.") for m in result["modules"])
+    # ArviZ drew on the axes it was given: two variables -> 2 x 2 trace panels, and one
+    # rank panel per scalar element (mu, theta[0..2]).
+    assert result["axes"]["trace"] == 4 and result["axes"]["rank"] == 4
+    for name in result["axes"]:
+        assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_subplots_has_pyplots_shapes():
+    fig, ax = figures.subplots(figsize=(3, 2))
+    assert ax.figure is fig and tuple(fig.get_size_inches()) == (3, 2)
+    _, axes = figures.subplots(2, 3, sharey=True)
+    assert axes.shape == (2, 3)
+    _, axes = figures.subplots(1, 1, squeeze=False)
+    assert isinstance(axes, np.ndarray) and axes.shape == (1, 1)
