@@ -198,13 +198,45 @@ def fingerprint(data: Mapping[str, Any]) -> str:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_ORIGIN: dict[str, str] = {}  # model name -> the module that registered it
+
+# The modules that register the built-in models (on import).
+_MODULES = (
+    "bayes_net",
+    "benchmarks",
+    "conjugate",
+    "diffusion",
+    "glad",
+    "linear_regression",
+    "mixture",
+    "ppca",
+    "rvm",
+    "targets",
+    "vae",
+)
 
 
 def register(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` to the registry (names are unique)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"model {spec.name!r} is registered twice")
+    """Add ``spec`` to the registry; names are unique across modules.
+
+    The same module registering a name again replaces its spec: that is a module
+    re-executed by ``importlib.reload`` (or IPython's autoreload), not a clash.
+
+    Raises
+    ------
+    ValueError
+        When another module already registered ``spec.name``.
+    """
+    import sys
+
+    module = sys._getframe(1).f_globals.get("__name__", "?")
+    if spec.name in _REGISTRY and _ORIGIN[spec.name] != module:
+        raise ValueError(
+            f"model {spec.name!r} is registered twice (by {_ORIGIN[spec.name]} and {module}); "
+            "give one of them another name"
+        )
     _REGISTRY[spec.name] = spec
+    _ORIGIN[spec.name] = module
     return spec
 
 
@@ -233,18 +265,15 @@ def get(name: str | ModelSpec) -> ModelSpec:
 
 
 def _load_all() -> None:
-    # Modules register themselves on import; importing them here keeps the
-    # registry complete whichever entry point a user comes in through.
-    from . import (  # noqa: F401
-        bayes_net,
-        benchmarks,
-        conjugate,
-        diffusion,
-        glad,
-        linear_regression,
-        mixture,
-        ppca,
-        rvm,
-        targets,
-        vae,
-    )
+    """Import the modules of the built-in models, which register them on import.
+
+    A module imported before this registry existed (``importlib.reload`` of this module
+    emptied it) is executed again, so the registry is complete whichever entry point a
+    user came in through and whatever was reloaded since.
+    """
+    import importlib
+
+    for name in _MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        if module.__name__ not in _ORIGIN.values():
+            importlib.reload(module)
