@@ -47,6 +47,6 @@ def test_the_registry_survives_reloading_model_modules_and_itself():
 
 def test_a_name_registered_by_another_module_is_refused():
     spec = models.get("normal_normal")
-    with pytest.raises(ValueError, match="registered twice .*give one of them another name"):
+    with pytest.raises(ValueError, match=r"registered twice .*give one of them another name"):
         base.register(spec)  # this test module is not the one that registered it
     assert models.get("normal_normal") is spec
