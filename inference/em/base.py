@@ -30,6 +30,7 @@ methods that compute with JAX after ``fit`` go through :meth:`EMEstimator._compu
 from __future__ import annotations
 
 import warnings
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +58,7 @@ def check_count(name: str, value: Any) -> int:
     return int(value)
 
 
-class EMEstimator(BaseEstimator):
+class EMEstimator(BaseEstimator, metaclass=ABCMeta):
     """Base of the EM estimators: the fitting loop and contract around a model's steps.
 
     Subclasses store, in ``__init__``, at least ``n_init``, ``max_iter``, ``tol``,
@@ -83,20 +84,24 @@ class EMEstimator(BaseEstimator):
     _collapse = "scale the data"
 
     # ----------------------------------------------------------- to override
+    @abstractmethod
     def _check_input(self, X) -> Any:
-        raise NotImplementedError
+        """``X`` checked and encoded for ``fit`` (an array, the codes of a table...)."""
 
     def _check_model_settings(self, X) -> None:
         """Settings of the model (the common ones are checked by the base)."""
 
+    @abstractmethod
     def _em_data(self, X) -> Any:
-        raise NotImplementedError
+        """The pytree of arrays every step receives."""
 
+    @abstractmethod
     def _em_steps(self) -> tuple[Callable, Callable, Callable]:
-        raise NotImplementedError
+        """``(e_step, m_step, lower_bound)`` for :func:`inference.em.driver.em`."""
 
+    @abstractmethod
     def _initial_params(self, X, data, rng: np.random.Generator, init: int) -> Any:
-        raise NotImplementedError
+        """The start of restart ``init`` (0, 1, ...), drawing from ``rng`` if random."""
 
     def _warm_params(self, X) -> Any:
         """The last fit's parameters, as a start for ``X`` (override to check or reindex)."""
@@ -110,8 +115,9 @@ class EMEstimator(BaseEstimator):
         """Whether fitted parameters are usable beyond a finite bound."""
         return True
 
+    @abstractmethod
     def _set_attributes(self, X, data) -> None:
-        raise NotImplementedError
+        """The model's fitted attributes, from ``self._params``."""
 
     # ---------------------------------------------------------------- fitting
     def fit(self, X, y=None):

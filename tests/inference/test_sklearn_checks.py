@@ -23,7 +23,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from bayesmin.inference._precision import float64
+from bayesmin.inference._precision import _global_x64, float64
 from bayesmin.inference.em import GLAD, PPCA, DawidSkene, GaussianMixture
 from bayesmin.inference.evidence import RVR
 from bayesmin.models.glad import simulate as simulate_crowd
@@ -196,7 +196,7 @@ def _same(a, b) -> bool:
 @pytest.fixture
 def x64_off():
     """JAX's global flag off for the test (as without ``import bayesmin.inference``)."""
-    before = bool(jax.config._value_holders["jax_enable_x64"].get_global())
+    before = _global_x64()
     jax.config.update("jax_enable_x64", False)
     yield
     jax.config.update("jax_enable_x64", before)
