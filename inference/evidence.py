@@ -48,6 +48,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 # The kernels live in models (plain NumPy, so models can build designs too); they are
 # re-exported here, where RVR users look for them.
@@ -221,38 +222,21 @@ class RVR(RegressorMixin, BaseEstimator):
             K = np.hstack([np.ones((X.shape[0], 1)), K])
         return K
 
-    @staticmethod
-    def _as_2d(X, name: str = "X") -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim == 1:
-            X = X[:, None]
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 1-D or 2-D, got {X.ndim} dimensions")
-        if not np.all(np.isfinite(X)):
-            raise ValueError(f"{name} contains non-finite values (NaN or inf)")
-        return X
-
     # ---------------------------------------------------------------------- fit
     def fit(self, X, y) -> RVR:
         """Fit ``α`` and ``σ²`` by type-II maximum likelihood.
 
         Parameters
         ----------
-        X : array-like, shape (n, d) or (n,)
+        X : array-like, shape (n, d)
         y : array-like, shape (n,)
         """
         self._check_settings()
-        X = self._as_2d(X)
-        y = np.asarray(y, dtype=float)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D, got shape {y.shape}")
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"X and y have different lengths: {X.shape[0]} rows in X, {y.shape[0]} in y"
-            )
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains non-finite values (NaN or inf)")
-        if X.shape[0] < 2 or np.ptp(y) == 0.0:
+        # scikit-learn's checks and messages: 2-D finite X, 1-D finite y of the same
+        # length (a column vector is raveled with a DataConversionWarning), >= 2 rows.
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
+        y = y.astype(np.float64, copy=False)
+        if np.ptp(y) == 0.0:
             raise ValueError(
                 "y is constant: there is nothing to regress (and no noise to estimate)"
             )
@@ -278,7 +262,6 @@ class RVR(RegressorMixin, BaseEstimator):
         offset = 1 if self.bias else 0
         self.relevance_indices_ = np.sort(idx[idx >= offset] - offset)
         self.relevance_vectors_ = X[self.relevance_indices_]
-        self.n_features_in_ = X.shape[1]
         return self
 
     def _fit_fast(self, Phi: np.ndarray, t: np.ndarray):
@@ -421,12 +404,18 @@ class RVR(RegressorMixin, BaseEstimator):
             chol, Sigma, mu = _posterior(alpha, beta, gram, b)
             history.append(_log_evidence(n, beta, alpha, chol, b, tt))
             gamma_ = np.clip(1.0 - alpha * np.diag(Sigma), 0.0, 1.0)
-            new_alpha = gamma_ / np.maximum(mu**2, 1e-300)
+            # γ_i = s_i / (α_i + s_i) > 0 (s_i the sparsity factor, Tipping & Faul eq. 19)
+            # rounds to 0 only where α_i ≫ s_i: an irrelevant weight, pruned (α = ∞). Its
+            # γ/μ² would be α = 0 instead — an infinite prior variance, and with collinear
+            # basis functions (repeated inputs, a linear kernel) a singular posterior.
+            new_alpha = np.where(gamma_ > 0, gamma_ / np.maximum(mu**2, 1e-300), np.inf)
             resid2 = tt - 2.0 * mu @ b + mu @ (gram @ mu)
             beta = min(max(n - gamma_.sum(), 1e-12) / max(resid2, 1e-300), beta_max)
             keep = new_alpha < self.alpha_max
-            if not np.any(keep):
-                keep[np.argmin(new_alpha)] = True  # keep at least one basis function
+            if not np.any(keep):  # keep at least one basis function
+                best = np.argmin(new_alpha)
+                keep[best] = True
+                new_alpha[best] = min(new_alpha[best], self.alpha_max)
             change = np.max(np.abs(np.log(new_alpha[keep]) - np.log(alpha[keep])))
             pruned = not np.all(keep)
             idx, alpha = idx[keep], new_alpha[keep]
@@ -458,7 +447,7 @@ class RVR(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n, d) or (n,)
+        X : array-like, shape (n, d)
         return_std : bool, default False
 
         Returns
@@ -466,13 +455,8 @@ class RVR(RegressorMixin, BaseEstimator):
         mean : ndarray, shape (n,)
         std : ndarray, shape (n,), only with ``return_std=True``
         """
-        if not hasattr(self, "coef_"):
-            raise ValueError("this RVR is not fitted yet: call fit(X, y) first")
-        X = self._as_2d(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}"
-            )
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         # Only the kept basis functions are evaluated: the rest have zero weight.
         is_bias = (self._basis_ == 0) if self.bias else np.zeros(len(self._basis_), bool)
         offset = 1 if self.bias else 0

@@ -47,7 +47,6 @@ tasks and workers.
 from __future__ import annotations
 
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -56,12 +55,10 @@ import optax
 import pandas as pd
 from jax.scipy.special import logsumexp
 from jax.scipy.stats import norm
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from ...models.base import DataError
 from ...models.glad import encode, show_id
-from .driver import em
+from .base import EMEstimator, check_count
 
 __all__ = ["GLAD", "e_step", "lower_bound", "m_step", "m_step_objective"]
 
@@ -85,12 +82,8 @@ def _logits(theta, data):
     return theta["alpha"][data["worker"]] * jnp.exp(theta["log_beta"][data["task"]])
 
 
-def e_step(params, data):
-    """q_i(t) = p(z_i = t | l_i, θ) in log space, and the bound it attains.
-
-    Returns ``{"log_q": (T, 2), "bound": per-label L(q, θ), "params": θ}``; θ rides along
-    so that the M-step can start L-BFGS from it (the driver's ``m_step`` sees only q).
-    """
+def _log_joint(params, data):
+    """log p(l_i, z_i = t | θ) for every task i and t ∈ {0, 1}, shape (T, 2)."""
     x = _logits(params, data)
     right, wrong = jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
     label = data["label"]
@@ -101,9 +94,18 @@ def e_step(params, data):
     n_tasks = params["log_beta"].shape[0]
     per_task = jax.ops.segment_sum(per_label, data["task"], num_segments=n_tasks)
     pi = params["pi"]
-    joint = per_task + jnp.stack([jnp.log1p(-pi), jnp.log(pi)])
+    return per_task + jnp.stack([jnp.log1p(-pi), jnp.log(pi)])
+
+
+def e_step(params, data):
+    """q_i(t) = p(z_i = t | l_i, θ) in log space, and the bound it attains.
+
+    Returns ``{"log_q": (T, 2), "bound": per-label L(q, θ), "params": θ}``; θ rides along
+    so that the M-step can start L-BFGS from it (the driver's ``m_step`` sees only q).
+    """
+    joint = _log_joint(params, data)
     log_evidence = logsumexp(joint, axis=1)  # log p(l_i | θ)
-    n_labels = label.shape[0]
+    n_labels = data["label"].shape[0]
     bound = (log_evidence.sum() + _log_prior(params, data)) / n_labels
     return {"log_q": joint - log_evidence[:, None], "bound": bound, "params": params}
 
@@ -215,10 +217,16 @@ def m_step(q, data):
 _posterior = jax.jit(e_step)
 
 
+@jax.jit
+def _task_log_evidence(params, data):
+    """log p(l_i | θ) per task, z_i summed out with the class prior (no prior on θ)."""
+    return logsumexp(_log_joint(params, data), axis=1)
+
+
 # ------------------------------------------------------------------------ estimator
 
 
-class GLAD(BaseEstimator):
+class GLAD(EMEstimator):
     """GLAD (Whitehill et al. 2009) by EM: binary labels from workers of unknown ability.
 
     Parameters
@@ -247,8 +255,11 @@ class GLAD(BaseEstimator):
         Starts: the first at the prior means (α_j = ``alpha_prior_mean``: equal weights,
         i.e. the first E-step is a majority vote), the others drawn from the priors;
         the run with the highest final bound is kept.
-    random_state : int or None
+    random_state : int, numpy.random.Generator or None
         Seed of the random starts (used only when ``n_init > 1``).
+    warm_start : bool
+        Start EM from the last fit's parameters (``n_init`` is then ignored); the frame
+        must hold the same tasks and workers (in any order).
 
     Attributes
     ----------
@@ -294,6 +305,9 @@ class GLAD(BaseEstimator):
     True
     """
 
+    _remedy = ", or tighten the priors (smaller alpha_prior_sd / log_beta_prior_sd)"
+    _collapse = "tighten the priors (smaller alpha_prior_sd / log_beta_prior_sd)"
+
     def __init__(
         self,
         *,
@@ -307,7 +321,8 @@ class GLAD(BaseEstimator):
         m_step_tol: float = 1e-6,
         m_step_max_iter: int = 100,
         n_init: int = 1,
-        random_state: int | None = None,
+        random_state: int | np.random.Generator | None = None,
+        warm_start: bool = False,
     ):
         self.alpha_prior_mean = alpha_prior_mean
         self.alpha_prior_sd = alpha_prior_sd
@@ -320,9 +335,14 @@ class GLAD(BaseEstimator):
         self.m_step_max_iter = m_step_max_iter
         self.n_init = n_init
         self.random_state = random_state
+        self.warm_start = warm_start
 
     # -- checks
-    def _check_settings(self) -> None:
+    def _check_input(self, X: pd.DataFrame):
+        """``(task_idx, worker_idx, label, tasks, workers)`` of a checked frame."""
+        return encode(X)
+
+    def _check_model_settings(self, X) -> None:
         for name in ("alpha_prior_mean", "log_beta_prior_mean"):
             if not np.isfinite(getattr(self, name)):
                 raise DataError(f"{name} must be a finite number, got {getattr(self, name)}")
@@ -336,95 +356,78 @@ class GLAD(BaseEstimator):
             raise DataError(
                 f"class_prior must be in (0, 1) or None (estimate it), got {self.class_prior}"
             )
-        for name in ("tol", "m_step_tol"):
-            if not getattr(self, name) >= 0:
-                raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("max_iter", "m_step_max_iter", "n_init"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or int(value) != value or value < 1:
-                raise DataError(f"{name} must be an integer >= 1, got {value}")
+        if not self.m_step_tol >= 0:
+            raise DataError(f"m_step_tol must be >= 0, got {self.m_step_tol}")
+        check_count("m_step_max_iter", self.m_step_max_iter)
 
     def _data(self, task_idx, worker_idx, label) -> dict:
-        """The pytree every step receives: the label list and the settings, as arrays."""
+        """The pytree every step receives: the label list and the settings, as arrays.
+
+        NumPy arrays: JAX takes them in the precision of the block that uses them.
+        """
         estimate = self.class_prior is None
         return {
-            "task": jnp.asarray(task_idx),
-            "worker": jnp.asarray(worker_idx),
-            "label": jnp.asarray(label),
-            "alpha_mean": jnp.asarray(float(self.alpha_prior_mean)),
-            "alpha_sd": jnp.asarray(float(self.alpha_prior_sd)),
-            "log_beta_mean": jnp.asarray(float(self.log_beta_prior_mean)),
-            "log_beta_sd": jnp.asarray(float(self.log_beta_prior_sd)),
-            "estimate_pi": jnp.asarray(estimate),
-            "class_prior": jnp.asarray(0.5 if estimate else float(self.class_prior)),
-            "m_step_tol": jnp.asarray(float(self.m_step_tol)),
-            "m_step_max_iter": jnp.asarray(int(self.m_step_max_iter)),
+            "task": np.asarray(task_idx),
+            "worker": np.asarray(worker_idx),
+            "label": np.asarray(label),
+            "alpha_mean": np.asarray(float(self.alpha_prior_mean)),
+            "alpha_sd": np.asarray(float(self.alpha_prior_sd)),
+            "log_beta_mean": np.asarray(float(self.log_beta_prior_mean)),
+            "log_beta_sd": np.asarray(float(self.log_beta_prior_sd)),
+            "estimate_pi": np.asarray(estimate),
+            "class_prior": np.asarray(0.5 if estimate else float(self.class_prior)),
+            "m_step_tol": np.asarray(float(self.m_step_tol)),
+            "m_step_max_iter": np.asarray(int(self.m_step_max_iter)),
         }
 
-    def _starts(self, n_tasks: int, n_workers: int):
-        pi = 0.5 if self.class_prior is None else float(self.class_prior)
-        yield {
-            "alpha": np.full(n_workers, float(self.alpha_prior_mean)),
-            "log_beta": np.full(n_tasks, float(self.log_beta_prior_mean)),
-            "pi": np.asarray(pi),
-        }
-        rng = np.random.default_rng(self.random_state)
-        for _ in range(int(self.n_init) - 1):
-            yield {
-                "alpha": rng.normal(self.alpha_prior_mean, self.alpha_prior_sd, n_workers),
-                "log_beta": rng.normal(self.log_beta_prior_mean, self.log_beta_prior_sd, n_tasks),
-                "pi": np.asarray(pi),
+    # -- the model's part of EM
+    def _em_steps(self):
+        return e_step, m_step, lower_bound
+
+    def _em_data(self, X) -> dict:
+        task_idx, worker_idx, label, _, _ = X
+        return self._data(task_idx, worker_idx, label)
+
+    def _initial_params(self, X, data, rng: np.random.Generator, init: int) -> dict:
+        """The first start at the prior means (a majority vote), the others drawn from them."""
+        *_, tasks, workers = X
+        pi = np.asarray(0.5 if self.class_prior is None else float(self.class_prior))
+        if init == 0:
+            return {
+                "alpha": np.full(len(workers), float(self.alpha_prior_mean)),
+                "log_beta": np.full(len(tasks), float(self.log_beta_prior_mean)),
+                "pi": pi,
             }
+        return {
+            "alpha": rng.normal(self.alpha_prior_mean, self.alpha_prior_sd, len(workers)),
+            "log_beta": rng.normal(self.log_beta_prior_mean, self.log_beta_prior_sd, len(tasks)),
+            "pi": pi,
+        }
 
-    # -- fitting
-    def fit(self, X: pd.DataFrame, y=None) -> GLAD:
-        """Fit by EM to a long frame with columns ``task, worker, label``; returns ``self``."""
-        self._check_settings()
-        task_idx, worker_idx, label, tasks, workers = encode(X)
-        data = self._data(task_idx, worker_idx, label)
-        best = None
-        for start in self._starts(len(tasks), len(workers)):
-            result = em(
-                jax.tree.map(jnp.asarray, start),
-                data,
-                e_step=e_step,
-                m_step=m_step,
-                lower_bound=lower_bound,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
+    def _warm_params(self, X) -> dict:
+        *_, tasks, workers = X
+        t, w = self.tasks_.get_indexer(tasks), self.workers_.get_indexer(workers)
+        if len(t) != len(self.tasks_) or len(w) != len(self.workers_) or min(t.min(), w.min()) < 0:
+            raise DataError(
+                "warm_start=True continues the last fit, whose tasks and workers differ "
+                "from these; set warm_start=False to refit"
             )
-            if best is None or result.lower_bounds[-1] > best.lower_bounds[-1]:
-                best = result
-        if not np.all(np.isfinite(best.lower_bounds)):
-            raise FloatingPointError(
-                "the lower bound became non-finite; tighten the priors "
-                "(smaller alpha_prior_sd / log_beta_prior_sd)"
-            )
-        if not best.converged:
-            last = abs(best.lower_bounds[-1] - best.lower_bounds[-2]) if best.n_iter > 1 else np.inf
-            warnings.warn(
-                f"GLAD's EM did not converge in {self.max_iter} iterations (last change of the "
-                f"per-label bound {last:.3g} > tol = {self.tol}); raise max_iter, loosen tol, "
-                "or tighten the priors (smaller alpha_prior_sd / log_beta_prior_sd)",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        params = jax.tree.map(np.asarray, best.params)
+        p = self._params
+        return {"alpha": p["alpha"][w], "log_beta": p["log_beta"][t], "pi": p["pi"]}
+
+    def _set_attributes(self, X, data) -> None:
+        *_, tasks, workers = X
+        params = self._params
         # One last E-step, so probas_ belong to the returned parameters.
-        log_q = np.asarray(_posterior(best.params, data)["log_q"])
-        self._params = params
+        log_q = np.asarray(_posterior(params, data)["log_q"])
         self.tasks_, self.workers_ = tasks, workers
         self.probas_ = pd.DataFrame(np.exp(log_q), index=tasks, columns=[0, 1])
         self.labels_ = pd.Series(log_q.argmax(axis=1), index=tasks, name="agg_label")
         self.alphas_ = pd.Series(params["alpha"], index=workers, name="alpha")
         self.betas_ = pd.Series(np.exp(params["log_beta"]), index=tasks, name="beta")
         self.class_prior_ = float(params["pi"])
-        self.lower_bounds_ = best.lower_bounds
-        self.lower_bound_ = float(best.lower_bounds[-1])
-        self.n_iter_ = best.n_iter
-        self.converged_ = best.converged
-        return self
 
+    # -- results
     def fit_predict(self, X: pd.DataFrame, y=None) -> pd.Series:
         """``fit(X).labels_``."""
         return self.fit(X).labels_
@@ -439,8 +442,7 @@ class GLAD(BaseEstimator):
         z_i is marginalised with the fitted class prior; the priors on θ are not included.
         Every task and worker of ``X`` must have been in the frame given to ``fit``.
         """
-        if not hasattr(self, "_params"):
-            raise NotFittedError("this GLAD is not fitted yet; call fit(df) first")
+        self._check_fitted()
         task_idx, worker_idx, label, tasks, workers = encode(X)
         for ids, known, what in ((tasks, self.tasks_, "task"), (workers, self.workers_, "worker")):
             unknown = ids[~ids.isin(known)]
@@ -449,16 +451,8 @@ class GLAD(BaseEstimator):
                     f"{what} {show_id(unknown[0])} was not in the fitted data; GLAD's parameters "
                     f"are per {what}: refit with it included"
                 )
-        # Re-index to the fitted parameters; tasks absent from X add log p(∅) = 0.
+        # Re-index to the fitted parameters; only the tasks of X contribute.
         t = self.tasks_.get_indexer(tasks)[task_idx]
         w = self.workers_.get_indexer(workers)[worker_idx]
-        x = self._params["alpha"][w] * np.exp(self._params["log_beta"][t])
-        right, wrong = -np.logaddexp(0.0, -x), -np.logaddexp(0.0, x)
-        per_label = np.stack(
-            [label * wrong + (1 - label) * right, label * right + (1 - label) * wrong], axis=1
-        )
-        per_task = np.zeros((len(self.tasks_), 2))
-        np.add.at(per_task, t, per_label)
-        pi = self.class_prior_
-        joint = per_task[np.unique(t)] + np.log([1 - pi, pi])
-        return float(np.logaddexp(joint[:, 0], joint[:, 1]).sum() / len(label))
+        per_task = self._compute(_task_log_evidence, self._params, self._data(t, w, label))
+        return float(per_task[np.unique(t)].sum() / len(label))

@@ -20,17 +20,16 @@ Covariance types: ``"full"`` (K, d, d), ``"diag"`` (K, d), ``"spherical"`` (K,).
 from __future__ import annotations
 
 import math
-import warnings
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import DensityMixin
 
-from .driver import em
+from .base import EMEstimator, check_count
 
 __all__ = ["GaussianMixture"]
 
@@ -188,6 +187,15 @@ def _steps(covariance_type: str):
 
 
 _STEPS = {t: _steps(t) for t in COVARIANCE_TYPES}
+
+
+@partial(jax.jit, static_argnames="covariance_type")
+def _log_probs(params, X, covariance_type):
+    """log π_k N(x_n | μ_k, Σ_k) (n, K) and its log-sum over k, log p(x_n | θ) (n,)."""
+    weighted = _weighted_log_prob(params, X, covariance_type)
+    return weighted, logsumexp(weighted, axis=1)
+
+
 _M_STEP = {
     t: jax.jit(lambda resp, X, reg, t=t: _m_step_from_resp(resp, X, reg, t))
     for t in COVARIANCE_TYPES
@@ -243,8 +251,11 @@ def _lloyd(X, centres):
 # ------------------------------------------------------------------------ estimator
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(DensityMixin, EMEstimator):
     """Gaussian mixture by EM; scikit-learn's ``GaussianMixture`` contract.
+
+    Restarts, warm start, the convergence warning and 64-bit arithmetic are the shared
+    EM base's (:class:`inference.em.base.EMEstimator`); this class holds the model.
 
     Parameters
     ----------
@@ -264,14 +275,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     weights_init, means_init, precisions_init : array, optional
         Starting parameters (scikit-learn's names and shapes); when given they replace
         those of the initialisation.
-    random_state : int or None
+    random_state : int, numpy.random.Generator or None
+        Seed of the initialisations and the default seed of :meth:`sample`.
     warm_start : bool
         Start ``fit`` from the last fit's parameters (``n_init`` is then ignored).
 
     Attributes
     ----------
     weights_, means_, covariances_, precisions_, precisions_cholesky_
-    converged_, n_iter_, lower_bound_ : as scikit-learn.
+    converged_, n_iter_, lower_bound_, n_features_in_ : as scikit-learn.
     lower_bounds_ : ndarray
         The bound at every iteration of the kept run (never decreasing).
 
@@ -280,6 +292,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     Dempster, Laird & Rubin (1977); Bishop (2006), *Pattern Recognition and Machine
     Learning*, §9.2; Arthur & Vassilvitskii (2007), k-means++.
     """
+
+    _remedy = ", or try n_init > 1"
+    _collapse = "a component collapsed: raise reg_covar, use fewer components or scale the data"
+    _why_finite = (
+        "a Gaussian mixture needs complete data: drop or impute those rows "
+        "(PPCA handles missing values)"
+    )
 
     def __init__(
         self,
@@ -294,7 +313,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         weights_init: Any = None,
         means_init: Any = None,
         precisions_init: Any = None,
-        random_state: int | None = None,
+        random_state: int | np.random.Generator | None = None,
         warm_start: bool = False,
     ):
         self.n_components = n_components
@@ -311,7 +330,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.warm_start = warm_start
 
     # -- checks
-    def _check_settings(self, n: int) -> None:
+    def _check_model_settings(self, X: np.ndarray) -> None:
         if self.covariance_type not in COVARIANCE_TYPES:
             raise ValueError(
                 f"covariance_type must be one of {', '.join(COVARIANCE_TYPES)}, "
@@ -321,48 +340,49 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(
                 f"init_params must be 'kmeans', 'k-means++' or 'random', got {self.init_params!r}"
             )
-        if int(self.n_components) < 1:
-            raise ValueError(f"n_components must be >= 1, got {self.n_components}")
-        if self.n_components > n:
+        k = check_count("n_components", self.n_components)
+        if k > X.shape[0]:
             raise ValueError(
-                f"n_components = {self.n_components} exceeds the {n} observations; "
+                f"n_components = {k} exceeds the {X.shape[0]} observations; "
                 "use fewer components or more data"
             )
-        for name in ("max_iter", "n_init"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
         if not self.reg_covar >= 0:
             raise ValueError(f"reg_covar must be >= 0, got {self.reg_covar}")
 
-    @staticmethod
-    def _check_X(X, *, fitting: bool) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim == 1:
+    def _check_input(self, X) -> np.ndarray:
+        X = self._validate_X(X, reset=True, min_samples=2, why_finite=self._why_finite)
+        constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        if constant.size:
             raise ValueError(
-                "X must be 2-D (observations x features); reshape(-1, 1) for one feature"
+                f"column(s) {', '.join(map(str, constant[:5]))} of X are constant; "
+                "drop them: they carry no information and make every covariance singular"
             )
-        if X.ndim != 2 or X.shape[0] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
-        bad = ~np.isfinite(X)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"X has NaN/inf (first at row {row}, column {col}); a Gaussian mixture "
-                "needs complete data: drop or impute those rows (PPCA handles missing values)"
-            )
-        if fitting and X.shape[0] > 1:
-            constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
-            if constant.size:
-                raise ValueError(
-                    f"column(s) {', '.join(map(str, constant[:5]))} of X are constant; "
-                    "drop them: they carry no information and make every covariance singular"
-                )
         return X
 
-    # -- initialisation
-    def _initial_params(self, X: np.ndarray, rng: np.random.Generator) -> dict:
+    def _checked(self, X) -> np.ndarray:
+        """``X`` for a fitted mixture: NotFittedError, then scikit-learn's checks."""
+        self._check_fitted()
+        return self._validate_X(X, reset=False, why_finite=self._why_finite)
+
+    # -- the model's part of EM
+    def _em_steps(self):
+        return _STEPS[self.covariance_type]
+
+    def _em_data(self, X: np.ndarray) -> dict:
+        reg = jnp.asarray(float(self.reg_covar))
+        n, d = X.shape
+        if self.covariance_type == "full" and n * d * (d + 1) // 2 <= MAX_OUTER_ENTRIES:
+            centre = X.mean(axis=0)
+            Xc = jnp.asarray(X - centre)
+            return {
+                "Xc": Xc,
+                "centre": jnp.asarray(centre),
+                "outer": _outer_upper(Xc),
+                "reg_covar": reg,
+            }
+        return {"X": jnp.asarray(X), "reg_covar": reg}
+
+    def _initial_params(self, X: np.ndarray, data, rng: np.random.Generator, init: int) -> dict:
         k, t = int(self.n_components), self.covariance_type
         given = (self.weights_init, self.means_init, self.precisions_init)
         if all(v is not None for v in given):
@@ -394,63 +414,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             params["prec_chol"] = np.linalg.cholesky(prec) if t == "full" else np.sqrt(prec)
         return params
 
-    # -- fitting
-    def fit(self, X, y=None):
-        """Fit by EM (``n_init`` restarts, the best bound kept); returns ``self``."""
-        X = self._check_X(X, fitting=True)
-        self._check_settings(X.shape[0])
-        e_step, m_step, lower_bound = _STEPS[self.covariance_type]
-        data = {"X": jnp.asarray(X), "reg_covar": jnp.asarray(float(self.reg_covar))}
-        n, d = X.shape
-        if self.covariance_type == "full" and n * d * (d + 1) // 2 <= MAX_OUTER_ENTRIES:
-            centre = X.mean(axis=0)
-            Xc = jnp.asarray(X - centre)
-            data = {
-                "Xc": Xc,
-                "centre": jnp.asarray(centre),
-                "outer": _outer_upper(Xc),
-                "reg_covar": data["reg_covar"],
-            }
-        rng = np.random.default_rng(self.random_state)
-        warm = self.warm_start and hasattr(self, "_params")
-        best = None
-        for _ in range(1 if warm else int(self.n_init)):
-            start = self._params if warm else self._initial_params(X, rng)
-            result = em(
-                {k: jnp.asarray(v) for k, v in start.items()},
-                data,
-                e_step=e_step,
-                m_step=m_step,
-                lower_bound=lower_bound,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
+    def _warm_params(self, X: np.ndarray) -> dict:
+        shape = self._params["means"].shape
+        if shape != (int(self.n_components), X.shape[1]) or (
+            self._params["prec_chol"].ndim
+            != {"full": 3, "diag": 2, "spherical": 1}[self.covariance_type]
+        ):
+            raise ValueError(
+                f"warm_start=True continues the last fit, {shape[0]} components on "
+                f"{shape[1]} features with other covariances; set warm_start=False to refit"
             )
-            final = result.lower_bounds[-1]
-            if best is None or final > best.lower_bounds[-1]:
-                best = result
-        if not np.all(np.isfinite(best.lower_bounds)):
-            raise FloatingPointError(
-                "the lower bound became non-finite (a component collapsed); "
-                "raise reg_covar, use fewer components or scale the data"
-            )
-        if not best.converged:
-            warnings.warn(
-                f"EM did not converge in {self.max_iter} iterations (last change "
-                f"{abs(np.diff(best.lower_bounds[-2:]).sum()) if best.n_iter > 1 else np.nan:.3g} "
-                f"> tol = {self.tol}); raise max_iter, loosen tol, or try n_init > 1",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
-        self._params = {k: np.asarray(v) for k, v in best.params.items()}
-        self.converged_ = best.converged
-        self.n_iter_ = best.n_iter
-        self.lower_bounds_ = best.lower_bounds
-        self.lower_bound_ = float(best.lower_bounds[-1])
-        self.n_features_in_ = X.shape[1]
-        self._set_attributes()
-        return self
+        return self._params
 
-    def _set_attributes(self) -> None:
+    def _set_attributes(self, X, data) -> None:
         p, t = self._params, self.covariance_type
         self.weights_ = p["weights"]
         self.means_ = p["means"]
@@ -462,27 +438,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self.precisions_ = p["prec_chol"] ** 2
             self.covariances_ = 1.0 / self.precisions_
 
-    def _check_fitted(self, X) -> np.ndarray:
-        if not hasattr(self, "_params"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("this GaussianMixture is not fitted yet; call fit(X) first")
-        X = self._check_X(X, fitting=False)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features; the mixture was fitted on {self.n_features_in_}"
-            )
-        return X
-
-    def _weighted(self, X) -> np.ndarray:
-        X = self._check_fitted(X)
-        params = {k: jnp.asarray(v) for k, v in self._params.items()}
-        return np.asarray(_weighted_log_prob(params, jnp.asarray(X), self.covariance_type))
+    def _log_probs(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """log π_k N(x_n | μ_k, Σ_k) and log p(x_n | θ) for the rows of a checked ``X``."""
+        X = self._checked(X)
+        return self._compute(_log_probs, self._params, X, covariance_type=self.covariance_type)
 
     # -- scikit-learn's prediction methods
     def score_samples(self, X) -> np.ndarray:
         """log p(x_n | θ) for every row."""
-        return np.asarray(logsumexp(self._weighted(X), axis=1))
+        return self._log_probs(X)[1]
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per observation."""
@@ -490,14 +454,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict_proba(self, X) -> np.ndarray:
         """Responsibilities r_nk."""
-        w = self._weighted(X)
-        return np.exp(w - np.asarray(logsumexp(w, axis=1))[:, None])
+        weighted, log_norm = self._log_probs(X)
+        return np.exp(weighted - log_norm[:, None])
 
     def predict(self, X) -> np.ndarray:
         """The most probable component of each row."""
-        return self._weighted(X).argmax(axis=1)
+        return self._log_probs(X)[0].argmax(axis=1)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
+        """``fit(X).predict(X)``."""
         return self.fit(X).predict(X)
 
     def _n_parameters(self) -> int:
@@ -507,20 +472,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def bic(self, X) -> float:
         """Bayesian information criterion (lower is better)."""
-        X = self._check_fitted(X)
-        return float(-2 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0]))
+        log_norm = self._log_probs(X)[1]
+        n = log_norm.shape[0]
+        return float(-2 * log_norm.sum() + self._n_parameters() * np.log(n))
 
     def aic(self, X) -> float:
         """Akaike information criterion (lower is better)."""
-        X = self._check_fitted(X)
-        return float(-2 * self.score(X) * X.shape[0] + 2 * self._n_parameters())
+        return float(-2 * self._log_probs(X)[1].sum() + 2 * self._n_parameters())
 
-    def sample(self, n_samples: int = 1, random_state: int | None = None):
-        """``(X, labels)``: draws from the fitted mixture."""
-        self._check_fitted(np.zeros((1, self.n_features_in_)))
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        rng = np.random.default_rng(random_state)
+    def sample(self, n_samples: int = 1, random_state=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, labels)``: ``n_samples`` draws from the fitted mixture.
+
+        ``random_state`` (int, Generator or None) defaults to the estimator's own, so
+        with an int ``random_state`` every call gives the same draws, as scikit-learn's.
+        """
+        self._check_fitted()
+        n_samples = check_count("n_samples", n_samples)
+        rng = self._rng(random_state)
         counts = rng.multinomial(n_samples, self.weights_ / self.weights_.sum())
         d = self.n_features_in_
         draws, labels = [], []

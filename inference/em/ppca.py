@@ -55,16 +55,14 @@ the presence of missing values. *JMLR* 11, 1957–2000 (the missing-data EM).
 from __future__ import annotations
 
 import math
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
-from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.base import DensityMixin, TransformerMixin
 
-from .driver import em
+from .base import EMEstimator
 
 __all__ = ["PPCA"]
 
@@ -172,7 +170,7 @@ def _canonical(W: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------ estimator
 
 
-class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
+class PPCA(DensityMixin, TransformerMixin, EMEstimator):
     """Probabilistic PCA (Tipping & Bishop 1999), with missing values handled by EM.
 
     Parameters
@@ -187,8 +185,12 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         EM stops when the per-observation log-likelihood changes by less than this.
     max_iter : int
         At most this many EM iterations.
-    random_state : int or None
+    n_init : int
+        EM restarts from random W; the one with the highest final bound is kept.
+    random_state : int, numpy.random.Generator or None
         Seed of EM's random starting W.
+    warm_start : bool
+        Start EM from the last fit's parameters (``n_init`` is then ignored).
 
     Attributes
     ----------
@@ -239,6 +241,16 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
     (100, 5)
     """
 
+    # The likelihood has no local maxima other than the global one (Tipping & Bishop
+    # 1999, §3.2; the other stationary points are saddles), so restarts rarely matter;
+    # they are here for the common EM contract and for missing data.
+    _remedy = ", or use method='closed_form' if X has no missing values"
+    _collapse = (
+        "sigma^2 collapsed to 0: the data lie in a q-dimensional subspace; "
+        "use fewer components or scale the data"
+    )
+    _why_finite = "NaN marks a missing value, inf is not allowed: replace it by NaN or a number"
+
     def __init__(
         self,
         n_components: int = 2,
@@ -247,7 +259,7 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         tol: float = 1e-6,
         max_iter: int = 1000,
         n_init: int = 1,
-        random_state: int | None = None,
+        random_state: int | np.random.Generator | None = None,
         warm_start: bool = False,
     ):
         self.n_components = n_components
@@ -258,27 +270,17 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.method == "em"  # NaN marks a missing value
+        return tags
+
     # -- checks
-    @staticmethod
-    def _check_X(X, *, fitting: bool) -> np.ndarray:
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2:
+    def _checked(self, X, *, fitting: bool) -> np.ndarray:
+        X = self._validate_X(X, reset=fitting, allow_nan=True, why_finite=self._why_finite)
+        if fitting and X.shape[0] < 2:
             raise ValueError(
-                f"X must be 2-D (observations x features), got shape {X.shape}; "
-                "reshape(-1, 1) for one feature"
-            )
-        if X.shape[0] < (2 if fitting else 1) or X.shape[1] == 0:
-            raise ValueError(
-                f"X has shape {X.shape}; PPCA needs at least 2 rows and 1 column to fit"
-                if fitting
-                else f"X must be a non-empty 2-D array, got shape {X.shape}"
-            )
-        inf = np.isinf(X)
-        if inf.any():
-            row, col = np.argwhere(inf)[0]
-            raise ValueError(
-                f"X has {int(inf.sum())} inf value(s) (first at row {row}, column {col}); "
-                "NaN marks a missing value, inf is not allowed: replace it by NaN or a number"
+                f"X has {X.shape[0]} sample(s) (shape {X.shape}); PPCA needs at least 2 rows to fit"
             )
         missing = np.isnan(X)
         empty_rows = np.flatnonzero(missing.all(axis=1))
@@ -296,38 +298,39 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
                 )
         return X
 
-    def _check_settings(self, D: int) -> None:
+    def _check_input(self, X) -> np.ndarray:
+        return self._checked(X, fitting=True)
+
+    def _check_model_settings(self, X: np.ndarray) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be 'em' or 'closed_form', got {self.method!r}")
-        q = self.n_components
+        q, D = self.n_components, X.shape[1]
         if isinstance(q, bool) or not isinstance(q, int | np.integer):
             raise ValueError(f"n_components must be an integer, got {q!r}")
         if q < 1:
             raise ValueError(f"n_components must be >= 1, got {q}")
         if q >= D:
             raise ValueError(
-                f"n_components must be < n_features (D = {D}), got {q}: with q >= D the "
-                "noise variance is not identified; use fewer components"
+                f"n_components must be < n_features, got n_components = {q} with "
+                f"n_features = {D}: with q >= D the noise variance is not identified; "
+                "use fewer components"
             )
-        if int(self.max_iter) < 1:
-            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
-        if not self.tol >= 0:
-            raise ValueError(f"tol must be >= 0, got {self.tol}")
 
-    # -- fitting
-    def fit(self, X, y=None):
-        """Fit μ, W and σ² to ``X`` (n, D), which may contain NaN; returns ``self``."""
-        X = self._check_X(X, fitting=True)
-        self._check_settings(X.shape[1])
-        if self.method == "closed_form":
-            self._fit_closed_form(X)
-        else:
-            self._fit_em(X)
-        self.n_features_in_ = X.shape[1]
-        self._set_attributes()
-        return self
+    # -- the model's part of EM
+    def _em_steps(self):
+        return _e_step, _m_step, _lower_bound
 
-    def _fit_closed_form(self, X: np.ndarray) -> None:
+    def _em_data(self, X: np.ndarray) -> dict:
+        observed = ~np.isnan(X)
+        return {
+            "X": jnp.asarray(np.where(observed, X, 0.0)),
+            "observed": jnp.asarray(observed, dtype=X.dtype),
+        }
+
+    def _closed_form(self, X: np.ndarray, data) -> tuple[dict, float] | None:
+        """Tipping & Bishop's ML solution (eqs. 7-8) for ``method="closed_form"``."""
+        if self.method != "closed_form":
+            return None
         n_missing = int(np.isnan(X).sum())
         if n_missing:
             raise ValueError(
@@ -346,13 +349,11 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
                 "sigma^2 = 0: the data lie in a q-dimensional subspace; use fewer components"
             )
         W = U[:, :q] * np.sqrt(np.maximum(lam[:q] - sigma2, 0.0))  # eq. (7), R = I
-        self._params = {"W": W, "mu": mu, "sigma2": np.asarray(sigma2)}
-        ll = self._loglik(X).mean()
-        self.lower_bounds_ = np.array([ll])
-        self.n_iter_ = 0
-        self.converged_ = True
+        params = {"W": W, "mu": mu, "sigma2": np.asarray(sigma2)}
+        loglik = self._compute(_predict, params, data["X"], data["observed"])[2]
+        return params, float(loglik.mean())
 
-    def _initial_params(self, X: np.ndarray, rng: np.random.Generator) -> dict:
+    def _initial_params(self, X: np.ndarray, data, rng: np.random.Generator, init: int) -> dict:
         """Column means for μ; random W at the data's scale; σ² = mean column variance."""
         D, q = X.shape[1], int(self.n_components)
         mu = np.nanmean(X, axis=0)
@@ -363,88 +364,36 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         W = rng.normal(size=(D, q)) * np.sqrt(scale / q)
         return {"W": W, "mu": mu, "sigma2": np.asarray(scale)}
 
-    def _fit_em(self, X: np.ndarray) -> None:
-        observed = ~np.isnan(X)
-        data = {
-            "X": jnp.asarray(np.where(observed, X, 0.0)),
-            "observed": jnp.asarray(observed, dtype=X.dtype),
-        }
-        if int(self.n_init) < 1:
-            raise ValueError(f"n_init must be >= 1, got {self.n_init}")
-        rng = np.random.default_rng(self.random_state)
-        warm = self.warm_start and hasattr(self, "_params")
-        result = None
-        # The likelihood has no local maxima other than the global one (Tipping & Bishop
-        # 1999, §3.2; the other stationary points are saddles), so restarts rarely
-        # matter; they are here for the common EM contract and for missing data.
-        for _ in range(1 if warm else int(self.n_init)):
-            start = self._params if warm else self._initial_params(X, rng)
-            run = em(
-                {k: jnp.asarray(v) for k, v in start.items()},
-                data,
-                e_step=_e_step,
-                m_step=_m_step,
-                lower_bound=_lower_bound,
-                tol=float(self.tol),
-                max_iter=int(self.max_iter),
+    def _warm_params(self, X: np.ndarray) -> dict:
+        shape = self._params["W"].shape
+        if shape != (X.shape[1], int(self.n_components)):
+            raise ValueError(
+                f"warm_start=True continues the last fit, q = {shape[1]} on {shape[0]} "
+                "features; set warm_start=False to refit"
             )
-            if result is None or run.lower_bounds[-1] > result.lower_bounds[-1]:
-                result = run
-        params = {k: np.asarray(v) for k, v in result.params.items()}
-        if not (np.all(np.isfinite(result.lower_bounds)) and params["sigma2"] > 0):
-            raise FloatingPointError(
-                "the log-likelihood became non-finite (sigma^2 collapsed to 0: the data "
-                "lie in a q-dimensional subspace); use fewer components or scale the data"
-            )
-        if not result.converged:
-            change = (
-                abs(float(np.diff(result.lower_bounds[-2:])[0])) if result.n_iter > 1 else np.nan
-            )
-            warnings.warn(
-                f"PPCA EM did not converge in {self.max_iter} iterations (last change "
-                f"{change:.3g} > tol = {self.tol}); raise max_iter, loosen tol, or use "
-                "method='closed_form' if X has no missing values",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        self._params = params
-        self.lower_bounds_ = result.lower_bounds
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
+        return self._params
 
-    def _set_attributes(self) -> None:
+    def _params_ok(self, params) -> bool:
+        return bool(params["sigma2"] > 0)
+
+    def _set_attributes(self, X, data) -> None:
         p = self._params
         p["W"] = _canonical(p["W"])
         self.mean_ = p["mu"]
         self.components_ = p["W"].T
         self.noise_variance_ = float(p["sigma2"])
-        self.lower_bound_ = float(self.lower_bounds_[-1])
 
     # -- prediction
-    def _check_fitted(self, X) -> np.ndarray:
-        if not hasattr(self, "_params"):
-            raise NotFittedError("this PPCA is not fitted yet; call fit(X) first")
-        X = self._check_X(X, fitting=False)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features; the PPCA was fitted on {self.n_features_in_}"
-            )
-        return X
-
-    def _run(self, X: np.ndarray):
+    def _run(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(⟨z⟩, X imputed, log p(x_o))`` for the rows of ``X`` (NaN allowed)."""
+        self._check_fitted()
+        X = self._checked(X, fitting=False)
         observed = ~np.isnan(X)
-        params = {k: jnp.asarray(v) for k, v in self._params.items()}
-        out = _predict(
-            params, jnp.asarray(np.where(observed, X, 0.0)), jnp.asarray(observed, X.dtype)
-        )
-        return tuple(np.asarray(a) for a in out)
-
-    def _loglik(self, X: np.ndarray) -> np.ndarray:
-        return self._run(X)[2]
+        return self._compute(_predict, self._params, np.where(observed, X, 0.0), observed * 1.0)
 
     def transform(self, X) -> np.ndarray:
         """Posterior means ⟨z_n⟩ = M_n⁻¹ W_oᵀ (x_o − μ_o), shape (n, q); NaN allowed."""
-        return self._run(self._check_fitted(X))[0]
+        return self._run(X)[0]
 
     def inverse_transform(self, Z) -> np.ndarray:
         """E[x | z] = W z + μ for every row of ``Z`` (n, q), shape (n, D).
@@ -452,8 +401,7 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
         Applied to ``transform(X)`` this is not the orthogonal projection of X: the
         posterior mean is shrunk towards 0 by σ² (Tipping & Bishop, §3.2).
         """
-        if not hasattr(self, "_params"):
-            raise NotFittedError("this PPCA is not fitted yet; call fit(X) first")
+        self._check_fitted()
         Z = np.asarray(Z, dtype=float)
         if Z.ndim != 2 or Z.shape[1] != self.components_.shape[0]:
             raise ValueError(f"Z must have shape (n, {self.components_.shape[0]}), got {Z.shape}")
@@ -464,11 +412,11 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
 
         Observed entries are returned unchanged.
         """
-        return self._run(self._check_fitted(X))[1]
+        return self._run(X)[1]
 
     def score_samples(self, X) -> np.ndarray:
         """log p(x_o | θ) = log N(x_o | μ_o, W_o W_oᵀ + σ² I) for every row (NaN allowed)."""
-        return self._loglik(self._check_fitted(X))
+        return self._run(X)[2]
 
     def score(self, X, y=None) -> float:
         """Mean log-likelihood per observation (of the observed coordinates)."""
@@ -476,7 +424,6 @@ class PPCA(DensityMixin, TransformerMixin, BaseEstimator):
 
     def get_covariance(self) -> np.ndarray:
         """The model covariance C = W Wᵀ + σ² I, shape (D, D) (rotation-invariant)."""
-        if not hasattr(self, "_params"):
-            raise NotFittedError("this PPCA is not fitted yet; call fit(X) first")
+        self._check_fitted()
         W = self.components_.T
         return W @ W.T + self.noise_variance_ * np.eye(W.shape[0])

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 
 from bayesmin.inference.evidence import RVR
 
@@ -184,15 +184,15 @@ def test_same_input_same_result():
             RVR(),
             np.where(np.arange(100)[:, None] == 5, np.nan, X_TRAIN),
             sinc_targets(0),
-            "X contains non-finite",
+            "Input X contains NaN",
         ),
         (
             RVR(),
             X_TRAIN,
             np.where(np.arange(100) == 5, np.inf, sinc_targets(0)),
-            "y contains non-finite",
+            "Input y contains infinity",
         ),
-        (RVR(), X_TRAIN, sinc_targets(0)[:99], "different lengths"),
+        (RVR(), X_TRAIN, sinc_targets(0)[:99], r"inconsistent numbers of samples: \[100, 99\]"),
         (RVR(gamma=0.0), X_TRAIN, sinc_targets(0), "gamma"),
         (RVR(gamma=-1.0), X_TRAIN, sinc_targets(0), "gamma"),
         (
@@ -211,8 +211,39 @@ def test_bad_input(model, X, y, match):
 
 
 def test_predict_before_fit_and_wrong_width():
-    with pytest.raises(ValueError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         RVR().predict(X_TEST)
     model = fit_quiet(RVR(gamma=SINC_GAMMA), X_TRAIN, sinc_targets(0))
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X has 2 features, but RVR is expecting 1"):
         model.predict(np.zeros((3, 2)))
+
+
+def test_inputs_follow_scikit_learn():
+    # X is 2-D, as in scikit-learn: a 1-D array could be one feature or one sample.
+    t = sinc_targets(0)
+    with pytest.raises(ValueError, match="Reshape your data"):
+        RVR(gamma=SINC_GAMMA).fit(X_TRAIN[:, 0], t)
+    # A column-vector y is raveled, with scikit-learn's warning, to the same fit.
+    flat = fit_quiet(RVR(gamma=SINC_GAMMA), X_TRAIN, t)
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        column = RVR(gamma=SINC_GAMMA).fit(X_TRAIN, t[:, None])
+    np.testing.assert_array_equal(column.predict(X_TEST), flat.predict(X_TEST))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        RVR().fit(X_TRAIN, None)
+
+
+def test_reestimation_prunes_a_weight_whose_gamma_rounds_to_zero():
+    # Integer inputs on a 3-value grid: the linear kernel's 21 basis functions span 6
+    # dimensions. An irrelevant weight's γ_i = s_i / (α_i + s_i) rounds to 0 there; it
+    # used to become α_i = γ_i / μ_i² = 0 (an infinite prior variance), and the next
+    # Cholesky factor of A + βΦᵀΦ failed. It is pruned now.
+    X = (3 * np.random.RandomState(0).uniform(size=(20, 5)).astype(np.float32)).astype(int)
+    y = np.tile([1.0, 2.0], 10)
+    model = fit_quiet(RVR(kernel="linear", method="reestimation"), X, y)
+    assert np.all(np.isfinite(model.alpha_)) and np.all(model.alpha_ > 0)
+    assert len(model.alpha_) <= 6  # no more weights than the span has dimensions
+    h = np.asarray(model.log_evidence_)
+    assert h[-1] > h[0] and np.diff(h).min() >= -1e-6 * np.abs(h).max()
+    # The fast method, which never sets α to 0, agrees on the evidence it reaches.
+    fast = fit_quiet(RVR(kernel="linear"), X, y)
+    assert abs(fast.log_evidence_[-1] - h[-1]) < 1.0

@@ -426,7 +426,7 @@ def test_fit_by_evidence_writes_relevance_vectors_in_the_users_units(tmp_path, c
     pred = pd.read_csv(out / "predictions.csv")
     np.testing.assert_allclose(pred["target"], y)
     # The same fit by hand on the standardised table, mapped back to the user's units.
-    z = (x - x.mean()) / x.std()
+    z = ((x - x.mean()) / x.std())[:, None]
     fit = RVR(kernel="rbf", gamma=4.0).fit(z, (y - y.mean()) / y.std())
     mean, sd = fit.predict(z, return_std=True)
     np.testing.assert_allclose(pred["predicted_mean"], y.mean() + y.std() * mean)

@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
+from bayesmin.inference._precision import float64
 from bayesmin.inference.em.glad import GLAD, e_step, encode, m_step_objective
 from bayesmin.models.glad import glad_numpyro, majority_vote, pad_labels, simulate
 
@@ -146,6 +147,7 @@ def _numpyro_log_joint(df: pd.DataFrame, n_tasks: int, n_workers: int):
     return jax.jit(jax.value_and_grad(lambda p: log_density(model, (), kwargs, p)[0]))
 
 
+@float64()  # the test's own JAX arithmetic in 64-bit, as the estimators'
 def test_fit_is_a_stationary_point_of_the_log_posterior(simulated, fitted):
     """An independent implementation: NumPyro's enumerated log joint of the same model.
 
@@ -190,6 +192,7 @@ def _one_iteration(df, **settings):
         return GLAD(max_iter=1, **settings).fit(df)
 
 
+@float64()  # the test's own JAX arithmetic in 64-bit, as the estimators'
 def test_max_iter_one_warns_and_the_m_step_really_optimises(tiny):
     """(f) and (d): after one iteration θ₁ = M-step(q₀); its objective's gradient is ~0."""
     df, _ = tiny
@@ -383,3 +386,20 @@ def test_init_stores_settings_only_and_score_checks_ids(tiny):
     unseen = pd.DataFrame({"task": [0], "worker": [99], "label": [1]})
     with pytest.raises(ValueError, match="worker 99 was not in the fitted data"):
         glad.score(unseen)
+
+
+def test_warm_start_continues_on_the_same_tasks_and_workers(tiny):
+    df, _ = tiny
+    with pytest.warns(ConvergenceWarning):
+        glad = GLAD(max_iter=2, tol=1e-12, warm_start=True).fit(df)
+    first = glad.lower_bound_
+    # Rows in another order: the same tasks and workers, the parameters reindexed.
+    with pytest.warns(ConvergenceWarning):
+        glad.fit(df.sample(frac=1.0, random_state=0))
+    assert glad.lower_bounds_[0] >= first - 1e-12
+    # Negative control: a cold fit of the same length starts lower.
+    with pytest.warns(ConvergenceWarning):
+        cold = GLAD(max_iter=2, tol=1e-12).fit(df)
+    assert cold.lower_bounds_[0] < glad.lower_bounds_[0]
+    with pytest.raises(ValueError, match="warm_start=True continues the last fit"):
+        glad.fit(df[df["task"] != 0])

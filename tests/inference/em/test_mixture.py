@@ -145,7 +145,7 @@ def test_bad_data_is_named(blobs):
     with pytest.raises(ValueError, match="2-D"):
         GaussianMixture(2).fit(blobs[0][:, 0])
     fit = GaussianMixture(2, random_state=0).fit(blobs[0])
-    with pytest.raises(ValueError, match="fitted on 3"):
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianMixture is expecting 3"):
         fit.predict(blobs[0][:, :2])
 
 
