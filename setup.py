@@ -1,27 +1,27 @@
 """The package layout, which pyproject.toml cannot express: one import package ``bayesmin``
 whose subpackages are the repository's top-level folders (``bayesmin.models`` is ``models/``,
-and so on). Subpackages and their data files (the HTML templates) are found here, never
-listed by hand; everything else about the distribution is in pyproject.toml."""
+and so on). Every folder below them is a package (setuptools treats a folder of data, such
+as ``reports/templates``, as a namespace package) and every file in it that is not Python
+is its data: found here, never listed by hand. Everything else about the distribution is in
+pyproject.toml."""
 
-from collections import defaultdict
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 SUBPACKAGES = ("models", "inference", "diagnostics", "reports")
 
 package_dir = {"bayesmin": "bayesmin"}
 packages = ["bayesmin"]
-package_data = defaultdict(list)
+package_data = {}
 for top in SUBPACKAGES:
     package_dir[f"bayesmin.{top}"] = top
-    packages += [f"bayesmin.{top}", *(f"bayesmin.{top}.{sub}" for sub in find_packages(top))]
-    # Every other file (templates, styles, data) belongs to its nearest enclosing package.
-    for path in Path(top).rglob("*"):
-        if not path.is_file() or path.suffix in {".py", ".pyc"} or "__pycache__" in path.parts:
-            continue
-        owner = next(p for p in path.parents if (p / "__init__.py").exists())
-        package = "bayesmin." + ".".join(owner.parts)
-        package_data[package].append(path.relative_to(owner).as_posix())
+    found = find_namespace_packages(top, exclude=["__pycache__", "*.__pycache__"])
+    for name in [top, *(f"{top}.{sub}" for sub in found)]:
+        packages.append(f"bayesmin.{name}")
+        folder = Path(*name.split("."))
+        data = [p.name for p in folder.iterdir() if p.is_file() and p.suffix not in {".py", ".pyc"}]
+        if data:
+            package_data[f"bayesmin.{name}"] = sorted(data)
 
-setup(packages=packages, package_dir=package_dir, package_data=dict(package_data))
+setup(packages=packages, package_dir=package_dir, package_data=package_data)

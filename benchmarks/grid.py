@@ -65,7 +65,7 @@ def one_grid(
         )
         gspec = grid.prepare(out, gspec)
         t0 = time.perf_counter()
-        _, table = grid.run_grid(spec, data, gspec, out, workers=workers, cores=1)
+        _, table = grid.run_grid(spec, data, gspec, out, workers=workers)
         wall = time.perf_counter() - t0
     finally:
         shutil.rmtree(out, ignore_errors=True)

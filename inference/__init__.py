@@ -6,17 +6,13 @@
 The entry point is loaded on first use, so ``from inference import mh`` imports JAX
 alone — not PyMC or NumPyro — and the kernels run where only JAX is installed (the GPU
 throughput benchmark, ``benchmarks/mh_throughput.py``).
+
+Importing it changes no global setting: the samplers choose float64 for their own
+computation (:mod:`bayesmin.inference._precision`), so JAX code of the user's keeps the
+precision the user chose.
 """
 
 import importlib
-
-import jax
-
-# PyTensor's JAX linker turns x64 on globally the first time a PyMC model is bridged
-# (it follows floatX = float64); doing it here, for every submodule, keeps the draws of
-# a seed independent of what ran earlier in the process. GPU code that wants float32
-# passes float32 arrays explicitly.
-jax.config.update("jax_enable_x64", True)
 
 __all__ = [
     "SAMPLERS",

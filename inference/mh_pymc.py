@@ -153,6 +153,7 @@ class MetropolisHastingsStep(BlockedStep):
         "scaling": (np.float64, []),
     }
 
+    @float64()  # the fixed tunables too, so the step is the same whatever the global flag
     def __init__(
         self,
         vars: Any = None,

@@ -250,10 +250,10 @@ def mixture_tables(data: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
     }
 
 
-def ppca_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+def ppca_tables(data: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
     """EM fit: loadings, the noise variance, the latent means and the imputed table."""
     X, q = data["X"], int(data["q"])
-    fit = PPCA(q).fit(X)
+    fit = PPCA(q, random_state=seed).fit(X)
     D = X.shape[1]
     loadings = pd.DataFrame(
         fit.components_.T, columns=[f"W[:,{j}]" for j in range(q)], index=pd.RangeIndex(D)
@@ -275,10 +275,10 @@ def ppca_tables(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def glad_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+def glad_tables(data: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
     """GLAD by EM: each task's label and P(label = 1), each worker's α, each task's β."""
     df = pd.DataFrame({k: data[k] for k in ("task", "worker", "label")})
-    fit = GLAD().fit(df)
+    fit = GLAD(random_state=seed).fit(df)
     tasks = pd.DataFrame(
         {
             "task": fit.labels_.index,
@@ -309,8 +309,10 @@ EM_FITS = {"gaussian_mixture": mixture_tables, "ppca": ppca_tables, "glad": glad
 # ------------------------------------------------------------- type-II ML (evidence) fits
 
 
-def rvr_tables(data: Mapping[str, Any]) -> dict[str, Any]:
+def rvr_tables(data: Mapping[str, Any], seed: int = 0) -> dict[str, Any]:
     """Relevance vector regression (type-II ML) on ``ard_regression`` data, in the user's units.
+
+    Type-II ML is deterministic; ``seed`` is there for the signature every point fit shares.
 
     ``summary``: one row per relevance vector (its row in the table, its features, weight,
     α); ``predictions``: each row's predictive mean and sd. ``from_frame`` standardised
@@ -393,7 +395,7 @@ def fit_and_write(
         summary = exact_summary(exact, feature_names)
         meta["posterior"] = {k: _family(v) for k, v in exact.items()}
     elif method in POINT_FITS:
-        tables = dict(POINT_FITS[method][spec.name](data))
+        tables = dict(POINT_FITS[method][spec.name](data, seed=seed))
         meta[method] = tables.pop("info", {})
         summary = tables.pop("summary")
         for name, table in tables.items():
