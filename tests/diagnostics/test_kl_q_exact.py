@@ -31,6 +31,7 @@ def test_closed_form_matches_monte_carlo(name):
     assert abs(mc.z(closed.value)) < 4
 
 
+@pytest.mark.slow
 def test_log_normal_and_logit_normal_q_match_quadrature():
     # gamma_poisson: λ = exp(ζ), q(λ) is log-normal.
     spec = models.get("gamma_poisson")

@@ -118,6 +118,7 @@ def test_sbc_accepts_the_exact_posterior_and_flags_a_shrunken_one(tmp_path, shri
     assert bool(summary["calibrated"].iloc[0]) is calibrated
 
 
+@pytest.mark.slow
 def test_sbc_of_our_mh_and_its_negative_control(tmp_path):
     # A fixed-scale walk with a drift: with the Hastings correction it samples the
     # posterior; without it the stationary law is shifted, and SBC must say so.

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesmin import inference  # noqa: F401 - turns x64 on, as in real use: float32 must survive it
 from bayesmin.diagnostics.distance import ddpm_metrics
 from bayesmin.inference.diffusion import (
     DDPMConfig,
@@ -185,6 +184,7 @@ def test_negative_control_wrong_sigma_gives_wrong_variance(oracle_draws, wrong):
     assert abs(x.var() - S**2) / (S**2 * np.sqrt(2 / n)) > 50
 
 
+@pytest.mark.slow
 def test_sampler_strip_and_determinism(trained):
     trainer, state, _ = trained
     x, strip = trainer.sample(state, 50, seed=4, return_strip=True)
@@ -202,18 +202,22 @@ def test_sampler_strip_and_determinism(trained):
 # --------------------------------------------------------------------------- training
 
 
+@pytest.mark.slow
 def test_params_stay_float32_under_x64(trained):
     trainer, state, losses = trained
     leaves = jax.tree_util.tree_leaves(trainer.params(state))
     assert leaves and all(leaf.dtype == jnp.float32 for leaf in leaves)
     assert losses.dtype == np.float32
-    # No float64 array in the compiled step (x64 mode would otherwise creep in); Adam's
-    # scalar bias corrections (b1 ** count) may be float64, they cost nothing.
+    # No float64 array in the step as traced for a user who runs JAX in 64-bit (one
+    # float64 input would otherwise promote the network); Adam's scalar bias corrections
+    # (b1 ** count) may be float64, they cost nothing.
     key = jax.random.PRNGKey(0)
-    jaxpr = str(jax.make_jaxpr(trainer.step)(trainer.init(0).carry, key))
+    with jax.enable_x64(True):
+        jaxpr = str(jax.make_jaxpr(trainer.step)(trainer.init(0).carry, key))
     assert re.search(r"f64\[\d", jaxpr) is None
 
 
+@pytest.mark.slow
 def test_short_training_beats_the_gaussian_on_moons(trained):
     trainer, state, losses = trained
     assert losses[-200:].mean() < 0.7 * losses[:50].mean()
@@ -233,6 +237,7 @@ def test_resume_two_plus_two_chunks_equals_four(moons):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_sampling_uses_the_moving_average_of_the_weights(moons):
     """``params`` is the EMA: with decay 0 it is the last iterate, otherwise an average of
     the iterates that lags the last one (checked against the recursion by hand)."""

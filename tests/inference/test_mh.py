@@ -158,6 +158,7 @@ def mh_runs():
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(EXACT))
 def test_mh_matches_exact_posterior(mh_runs, name):
     spec = models.get(name)

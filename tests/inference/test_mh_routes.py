@@ -107,6 +107,7 @@ def numpyro_runs(normal_normal):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chain_method", ["sequential", "parallel", "vectorized"])
 def test_numpyro_chain_methods_match_exact_posterior(numpyro_runs, normal_normal, chain_method):
     _, _, exact = normal_normal
@@ -124,6 +125,7 @@ def test_numpyro_chain_methods_match_exact_posterior(numpyro_runs, normal_normal
     assert "y" in idata.observed_data
 
 
+@pytest.mark.slow
 def test_numpyro_chain_methods_agree(numpyro_runs):
     # One key per chain whatever the driver: the chain methods are the same chains.
     draws = {
@@ -133,6 +135,7 @@ def test_numpyro_chain_methods_agree(numpyro_runs):
     np.testing.assert_allclose(draws["sequential"], draws["parallel"], rtol=1e-10)
 
 
+@pytest.mark.slow
 def test_numpyro_same_seed_same_draws(numpyro_runs, normal_normal):
     spec, data, _ = normal_normal
     first = np.asarray(numpyro_runs["vectorized"].get_samples()["mu"])
@@ -158,6 +161,7 @@ HARD_TARGETS = {  # name: (chains, warm-up, draws)
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(HARD_TARGETS))
 def test_numpyro_hard_targets(name):
     spec = models.get(name)

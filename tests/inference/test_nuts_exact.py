@@ -10,6 +10,7 @@ BACKENDS = ["nuts:numpyro", "nuts:pymc", "nuts:nutpie", "nuts:blackjax"]
 EXACT_MODELS = ["beta_binomial", "gamma_poisson", "normal_normal", "linear_regression"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", BACKENDS)
 @pytest.mark.parametrize("model", EXACT_MODELS)
 def test_backend_matches_exact_posterior(run_cache, model, sampler):
@@ -21,6 +22,7 @@ def test_backend_matches_exact_posterior(run_cache, model, sampler):
     assert abs(worst.z) < 4, f"{sampler} on {model}: {worst.to_dict()}"
 
 
+@pytest.mark.slow
 def test_unknown_noise_regression_matches_normal_gamma(run_cache):
     spec = models.get("linear_regression_unknown_noise")
     idata = run_cache(spec.name, "nuts:numpyro")

@@ -91,6 +91,7 @@ def hand_runs():
 # ----------------------------------------------------------------------------- the contract
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", BACKENDS)
 def test_every_backend_meets_the_contract(run_cache, sampler):
     idata = run_cache("normal_normal", sampler)
@@ -137,6 +138,7 @@ def test_compound_metropolis_step_has_one_statistic_per_draw():
 # ----------------------------------------------------------------------------- seeds
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["nuts:numpyro", "nuts:blackjax"])
 def test_numpyro_function_with_data_and_seeds(run_cache, sampler):
     # A plain NumPyro function with ``data=``: the registry's own function and data,
@@ -204,6 +206,7 @@ def test_hand_built_pymc_model_matches_the_exact_posterior(hand_runs, sampler):
     assert z.z.abs().max() < 4, z.to_dict("records")
 
 
+@pytest.mark.slow
 def test_deterministics_come_back_in_the_posterior(run_cache):
     idata = run_cache("eight_schools_noncentered", "nuts:numpyro")
     post = idata.posterior
@@ -300,6 +303,7 @@ def test_clock_nested_blocks_share_compile_time():
     assert inner.compile <= outer.compile <= outer.total
 
 
+@pytest.mark.slow
 def test_a_models_sampler_defaults_apply_unless_the_caller_overrides(monkeypatch):
     import dataclasses
 

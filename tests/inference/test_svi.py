@@ -48,23 +48,27 @@ def trained(trainer):
     return state, losses, trainer.metrics(state, seed=0)
 
 
+@pytest.mark.slow
 def test_parameters_and_matmuls_are_float32(trainer, trained):
-    # `import inference` turns x64 on for the process: one float64 input would promote
-    # the networks to float64 without any error.
+    # Traced as for a user who runs JAX in 64-bit: one float64 input would promote the
+    # networks to float64 without any error.
     state, _, _ = trained
     leaves = jax.tree_util.tree_leaves(trainer.params(state))
     assert leaves and {str(leaf.dtype) for leaf in leaves} == {"float32"}
-    jaxpr = str(jax.make_jaxpr(trainer.step)(state.carry, jax.random.PRNGKey(0)))
+    with jax.enable_x64(True):
+        jaxpr = str(jax.make_jaxpr(trainer.step)(state.carry, jax.random.PRNGKey(0)))
     matmuls = [line for line in jaxpr.splitlines() if "dot_general" in line]
     assert matmuls and not [line for line in matmuls if "f64" in line]
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss(trained):
     _, losses, _ = trained
     assert losses.shape == (TINY.steps,)
     assert losses[-100:].mean() < losses[:100].mean() - 3.0
 
 
+@pytest.mark.slow
 def test_iwae_is_at_least_the_elbo(trained):
     # Independent draws for the two estimates: allow 3 MCSEs of the ELBO estimate (the
     # IWAE estimate with k = 1,000 varies far less than the ELBO's per-draw spread).
@@ -73,6 +77,7 @@ def test_iwae_is_at_least_the_elbo(trained):
     assert m["iwae_k"] == 1000
 
 
+@pytest.mark.slow
 def test_iwae_with_one_sample_is_the_elbo_in_expectation(trainer, trained):
     state, _, m = trained
     one = trainer.metrics(state, seed=1, iwae_k=1)["test_iwae"]
@@ -84,6 +89,7 @@ def test_iwae_with_one_sample_is_the_elbo_in_expectation(trainer, trained):
     assert m["test_iwae"] > one + 10 * se
 
 
+@pytest.mark.slow
 def test_trained_vae_beats_the_independent_pixel_baseline(trained):
     _, _, m = trained
     base = m["baseline_independent_pixels"]
@@ -99,6 +105,7 @@ def test_untrained_vae_does_not_beat_the_baseline(trainer):
     assert m["test_elbo"] < m["baseline_independent_pixels"]
 
 
+@pytest.mark.slow
 def test_reparameterised_gradients_vary_far_less(trainer, trained):
     state, _, _ = trained
     table = trainer.gradient_variance(state, seed=0).set_index("estimator")
@@ -135,6 +142,7 @@ def test_resumed_run_equals_a_straight_run(trainer):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_figure_helpers_shapes(trainer, trained, data):
     state, _, _ = trained
     x = data["x_test"][:5]

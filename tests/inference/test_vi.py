@@ -41,6 +41,7 @@ def test_full_rank_q_is_close_in_kl_to_the_exact_gaussian_posterior():
     assert kl_mvn(m, L @ L.T, exact.mean, 4 * exact.cov) > 10 * kl + 0.5
 
 
+@pytest.mark.slow
 def test_mean_field_underestimates_correlated_variances_and_full_rank_does_not():
     # Reverse KL with a factorised q: the right means, too-small variances (for an
     # equicorrelated Gaussian with rho = 0.9 in 5-d, sd ratio sqrt(0.124) ≈ 0.35).

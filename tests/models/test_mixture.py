@@ -23,6 +23,7 @@ def em_diag(data):
     return fit.means_[order], fit.weights_[order]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["nuts", "nuts:pymc"])
 def test_nuts_on_the_declarative_mixture_agrees_with_em(data, em_diag, sampler):
     idata = inference.sample("gaussian_mixture", sampler, data=data, draws=300, tune=300,

@@ -39,6 +39,7 @@ print("ok", len(names))
 """
 
 
+@pytest.mark.slow
 def test_the_registry_survives_reloading_model_modules_and_itself():
     proc = subprocess.run([sys.executable, "-c", RELOADS], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -123,6 +123,7 @@ def test_prior_marginal_of_a_weight_is_student_t(spec, data):
 # ------------------------------------------------------------------- NUTS against RVR
 
 
+@pytest.mark.slow
 def test_nuts_converges(idata):
     n_draws = DRAWS * CHAINS
     # A few divergences at the sinc peak are expected (module docstring); many would
@@ -143,6 +144,7 @@ def _nuts_function(idata, data) -> np.ndarray:
     return rbf_design(GRID, data["x"], data["gamma"]) @ w.mean(axis=0)
 
 
+@pytest.mark.slow
 def test_nuts_function_agrees_with_rvr(idata, data, rvr):
     # Full Bayes averages over α where type-II ML plugs in its maximiser, and spreads the
     # peak's weight over neighbouring, nearly collinear basis functions; the *functions*
@@ -158,6 +160,7 @@ def test_nuts_function_agrees_with_rvr(idata, data, rvr):
     assert lo < 1.0 / rvr.noise_variance_ < hi
 
 
+@pytest.mark.slow
 def test_function_check_catches_a_different_function(idata, data):
     # Negative control: the same check against RVR fitted to sinc shifted by 1 (same
     # inputs and noise) must fail, or agreement above proves nothing.

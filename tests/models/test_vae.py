@@ -44,6 +44,7 @@ def test_baseline_is_the_smoothed_independent_bernoulli_likelihood():
     assert vae.independent_pixels(x_train, x_test) == pytest.approx(np.log(0.6) + np.log(0.2))
 
 
+@pytest.mark.slow
 def test_plain_jax_densities_match_the_numpyro_program(data):
     enc, dec = vae.networks(2, 16, 1, key=jax.random.PRNGKey(1))
     x = jnp.asarray(data["x_test"][:5])

@@ -230,6 +230,7 @@ def test_missing_out_is_a_usage_error(capsys):
     assert "--out" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_script_entry_point_exits_2_without_traceback(tmp_path):
     exe = Path(sys.executable).with_name("bayesmin")
     proc = subprocess.run(
@@ -252,6 +253,7 @@ GRID = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_compare_writes_contract_table_and_resumes_without_recomputing(
     tmp_path, capsys, monkeypatch
 ):
@@ -327,6 +329,7 @@ def test_parse_topics_by_number_and_name():
     assert parse_topics(None) == list(range(1, 11))  # every topic has its section
 
 
+@pytest.mark.slow
 def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
     out = tmp_path / "report"
     code, _, err = run(["report", "--topics", "probability", "--out", out], capsys)
@@ -342,6 +345,7 @@ def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
 # ----------------------------------------------------------------------------------- sbc
 
 
+@pytest.mark.slow
 def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "sbc"
     args = ["sbc", "normal_normal", "--sampler", "mh", "--sims", 10, "--chains", 2,

@@ -14,6 +14,9 @@ import pytest
 
 from bayesmin.reports.executor import ExecutorError, check_scheduler, open_executor
 
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 BAYESMIN = [sys.executable, "-m", "bayesmin"]
 

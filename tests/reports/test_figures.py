@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from bayesmin.reports import figures
 
@@ -75,6 +76,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_reports_draw_without_pyplot_or_a_backend_switch(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     done = subprocess.run(

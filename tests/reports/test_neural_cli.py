@@ -19,6 +19,9 @@ TINY_VAE = dataclasses.replace(
     svi.VAE_PROFILES["quick"], steps=300, hidden=32, iwae_k=20, elbo_k=4, grad_samples=20
 )
 
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 
 def _tiny_ddpm(dataset="moons", profile="quick", **overrides):
     settings = {"steps": 200, "hidden": 32, "depth": 1, "chunk": 100, "n_eval": 200, "T": 50}

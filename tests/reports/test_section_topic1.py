@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bayesmin.reports.context import Context, Profile
 from bayesmin.reports.html import Section, render
 from bayesmin.reports.sections import topic1
+
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 
 def test_topic1_section_has_every_figure_and_table(tmp_path):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic10
+
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 # Any profile name but "quick"/"full" trains the tiny test configuration.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))

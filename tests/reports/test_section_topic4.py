@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic4
+
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 PROFILE = Profile("test", draws=300, tune=300, chains=2, samplers=("nuts:numpyro",))
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic5
+
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
 

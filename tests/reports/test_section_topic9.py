@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic9
+
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
 
 # Profile name "test": the section trains topic9.SECTION_CONFIGS["test"] (seconds).
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))

@@ -10,6 +10,9 @@ import pytest
 from bayesmin.reports.context import Profile
 from bayesmin.reports.sections import topic2, topic3
 
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 # Tiny sizes; two backends keep the JAX/PyMC compile cost of the comparison down.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro", "nuts:pymc"))
 

@@ -14,6 +14,9 @@ from bayesmin.reports.context import Profile
 from bayesmin.reports.html import Section
 from bayesmin.reports.sections import topic7, topic8
 
+# Integration-sized: whole report sections or commands (`pytest -m "not slow"` skips them).
+pytestmark = pytest.mark.slow
+
 # Tiny sizes and one NUTS backend: JAX compilation is most of the cost.
 PROFILE = Profile("test", draws=200, tune=200, chains=2, samplers=("nuts:numpyro",))
 

@@ -192,6 +192,7 @@ def _one_iteration(df, **settings):
         return GLAD(max_iter=1, **settings).fit(df)
 
 
+@pytest.mark.slow
 @float64()  # the test's own JAX arithmetic in 64-bit, as the estimators'
 def test_max_iter_one_warns_and_the_m_step_really_optimises(tiny):
     """(f) and (d): after one iteration θ₁ = M-step(q₀); its objective's gradient is ~0."""
@@ -229,6 +230,7 @@ def test_max_iter_one_warns_and_the_m_step_really_optimises(tiny):
     assert largest(theta_of(loose)) > 1e3 * settings.m_step_tol
 
 
+@pytest.mark.slow
 def test_nuts_on_the_enumerated_model_agrees_with_em(tiny):
     """(g) NUTS on the NumPyro model (z enumerated) and EM rank the workers alike.
 

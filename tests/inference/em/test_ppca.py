@@ -301,6 +301,7 @@ def test_same_seed_same_fit_and_sklearn_contract(sim, em_fit):
 # ----------------------------------------------------------------- (h) NUTS
 
 
+@pytest.mark.slow
 def test_nuts_sigma2_agrees_with_maximum_likelihood():
     small = ppca_model.simulate(1, n=100, D=4, q=1, sigma=0.5)
     ml = PPCA(1, method="closed_form").fit(small["X"]).noise_variance_
