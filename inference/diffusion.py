@@ -44,6 +44,7 @@ import numpy as np
 import optax
 
 from ..models.diffusion import DATASETS, EpsNet
+from ._checks import check_counts
 from .training import TrainState, init_state
 
 __all__ = [
@@ -369,10 +370,8 @@ class DDPMConfig:
                 f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}"
             )
         _check_schedule(self.T, self.beta_1, self.beta_T)
-        for name in ("hidden", "depth", "steps", "batch_size", "n_eval", "chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        names = ("hidden", "depth", "steps", "batch_size", "n_eval", "chunk")
+        check_counts(**{name: getattr(self, name) for name in names})
         if self.emb_dim < 2 or self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even and >= 2, got {self.emb_dim}")
         if not (self.learning_rate > 0 and np.isfinite(self.learning_rate)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +13,7 @@ import arviz as az
 
 from .. import models
 from . import mh, mh_pymc, nuts, vi
+from ._checks import check_counts
 from ._compiled import CompiledCache
 from ._precision import float64
 from ._timing import clock
@@ -165,37 +165,19 @@ def _check_options(spelling: str, options: Mapping[str, Any]) -> None:
 
 _LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsize=16)
 
-# The smallest value of each run length; any other count (e.g. ranked draws) is >= 1.
-RUN_LENGTH_MINIMUM = {"draws": 1, "chains": 1, "tune": 0}
-
 
 def check_run_lengths(**lengths: Any) -> dict[str, int]:
-    """The run lengths as ints, or a ``ValueError`` naming the first that is not valid.
+    """``draws``, ``chains`` (and any other count) >= 1 and ``tune`` >= 0, as ints.
 
-    ``draws`` and ``chains`` must be >= 1, ``tune`` >= 0, any other count >= 1; a
-    length is a whole number (``2.0`` is accepted, ``2.5``, ``True`` and ``"2"`` are not).
+    :func:`inference._checks.check_counts` with the sampler's minimums: a ``ValueError``
+    names the first length that is not a whole number at least its minimum.
 
     Examples
     --------
     >>> check_run_lengths(draws=1000, tune=0, chains=4)
     {'draws': 1000, 'tune': 0, 'chains': 4}
-    >>> check_run_lengths(draws=0)
-    Traceback (most recent call last):
-    ...
-    ValueError: draws must be >= 1, got 0
     """
-    out = {}
-    for name, value in lengths.items():
-        minimum = RUN_LENGTH_MINIMUM.get(name, 1)
-        whole = isinstance(value, numbers.Integral) or (
-            isinstance(value, float) and value.is_integer()
-        )
-        if isinstance(value, bool) or not whole:
-            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
-        out[name] = int(value)
-    return out
+    return check_counts({"tune": 0}, **lengths)
 
 
 @dataclass

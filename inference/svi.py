@@ -48,6 +48,7 @@ import pandas as pd
 from numpyro.infer import SVI, Trace_ELBO
 
 from ..models import vae
+from ._checks import check_counts
 from .training import TrainState, init_state, train
 
 __all__ = ["VAE_PROFILES", "VAEConfig", "VAETrainer"]
@@ -101,13 +102,8 @@ class VAEConfig:
     chunk: int = 100
 
     def __post_init__(self):
-        for name in ("latent_dim", "hidden", "depth", "steps", "batch_size", "iwae_k"):
-            value = getattr(self, name)
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("grad_images", "chunk"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        names = ("latent_dim", "hidden", "depth", "steps", "batch_size", "iwae_k")
+        check_counts(**{name: getattr(self, name) for name in (*names, "grad_images", "chunk")})
         for name in ("elbo_k", "grad_samples"):
             if getattr(self, name) < 2:
                 raise ValueError(

@@ -41,6 +41,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._checks import check_counts
 from .._precision import float64
 from .driver import em
 
@@ -49,13 +50,7 @@ __all__ = ["EMEstimator", "check_count"]
 
 def check_count(name: str, value: Any) -> int:
     """``value`` as an ``int`` >= 1, or a ValueError naming the setting."""
-    try:
-        ok = not isinstance(value, bool) and float(value).is_integer() and value >= 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
+    return check_counts(**{name: value})[name]
 
 
 class EMEstimator(BaseEstimator, metaclass=ABCMeta):

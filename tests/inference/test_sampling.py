@@ -256,9 +256,9 @@ def test_pymc_sampler_on_numpyro_function_is_refused(sampler):
 @pytest.mark.parametrize(
     ("sizes", "message"),
     [
-        ({"draws": 0}, "draws must be >= 1"),
-        ({"chains": 0}, "chains must be >= 1"),
-        ({"tune": -1}, "tune must be >= 0"),
+        ({"draws": 0}, "draws must be an integer >= 1"),
+        ({"chains": 0}, "chains must be an integer >= 1"),
+        ({"tune": -1}, "tune must be an integer >= 0"),
     ],
 )
 def test_bad_sizes_are_refused(sizes, message):

@@ -200,11 +200,11 @@ BAD = [
     (["report", "--profile", "huge"], "unknown profile"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
     # Run lengths: inference.sampling.check_run_lengths, spelt as the options.
-    (["fit", "gamma_poisson", "--draws", 0], "--draws must be >= 1, got 0"),
-    (["fit", "gamma_poisson", "--tune", -1], "--tune must be >= 0, got -1"),
-    (["compare", "gamma_poisson", "--chains", 0], "--chains must be >= 1, got 0"),
-    (["sbc", "normal_normal", "--ranked-draws", 0], "--ranked-draws must be >= 1, got 0"),
-    (["sbc", "normal_normal", "--tune", -5], "--tune must be >= 0, got -5"),
+    (["fit", "gamma_poisson", "--draws", 0], "--draws must be an integer >= 1, got 0"),
+    (["fit", "gamma_poisson", "--tune", -1], "--tune must be an integer >= 0, got -1"),
+    (["compare", "gamma_poisson", "--chains", 0], "--chains must be an integer >= 1, got 0"),
+    (["sbc", "normal_normal", "--ranked-draws", 0], "--ranked-draws must be an integer >= 1, got 0"),
+    (["sbc", "normal_normal", "--tune", -5], "--tune must be an integer >= 0, got -5"),
 ]
 
 
