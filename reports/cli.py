@@ -470,7 +470,6 @@ def sbc(
             scheduler=scheduler,
             progress=step,
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
-            **({"cores": 1} if inference.SAMPLERS[chosen].needs == "pymc" else {}),
         )
     sbc_run.write_tables(out, ranks, summary)
     sbc_run.write_page(out, run_spec, ranks, summary, errors)

@@ -50,7 +50,7 @@ class Context:
             seed=self.seed,
             progress=False,
         )
-        if sampler.endswith(("pymc", "nutpie")):
+        if "cores" in inference.sampler_options(sampler):
             # One process: on a 2-core machine forking workers costs more than it saves.
             options["cores"] = 1
         options.update(kwargs)

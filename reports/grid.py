@@ -167,6 +167,20 @@ def _load(path: Path) -> az.InferenceData | None:
         return None
 
 
+def options_for(sampler: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``options`` that ``sampler`` takes, for one run of a grid (comparison or SBC).
+
+    A PyMC-backed sampler runs its chains in the worker's own process (``cores=1`` unless
+    given): a grid already runs one run per core, and forking processes that hold JAX is
+    unsafe.
+    """
+    accepted = set(inference.sampler_options(sampler))
+    own = {k: v for k, v in options.items() if k in accepted}
+    if "cores" in accepted:
+        own.setdefault("cores", 1)
+    return own
+
+
 def run_grid(
     spec: models.ModelSpec,
     data: Mapping[str, Any],
@@ -188,13 +202,11 @@ def run_grid(
     ``on_start(description)`` once the executor is up. A run that raises is recorded
     (``error`` column) and the grid goes on.
 
-    ``options`` go to each sampler that takes them; one that no sampler of the grid takes
-    is an error. PyMC-backed samplers run their chains in the worker's own process
-    (``cores=1`` unless given): a grid already runs one run per core, and forking JAX-laden
-    workers is unsafe.
+    ``options`` go to each sampler that takes them (:func:`options_for`); one that no
+    sampler of the grid takes is an error.
     """
-    accepted = {s: set(inference.sampler_options(s)) for s in grid.samplers}
-    unknown = sorted(set(options) - set().union(*accepted.values()))
+    own_options = {s: options_for(s, options) for s in grid.samplers}
+    unknown = sorted(set(options) - {k for own in own_options.values() for k in own})
     if unknown:
         raise ValueError(
             f"no sampler of {', '.join(grid.samplers)} takes the option(s) {', '.join(unknown)}"
@@ -203,9 +215,7 @@ def run_grid(
     errors: dict[str, str] = {}
     todo: list[RunTask] = []
     for sampler in grid.samplers:
-        own = {k: v for k, v in options.items() if k in accepted[sampler]}
-        if "cores" in accepted[sampler]:
-            own.setdefault("cores", 1)
+        own = own_options[sampler]
         for seed in grid.seeds:
             task = RunTask(spec, data, sampler, seed, grid.draws, grid.tune, grid.chains, own)
             path = run_file(out, sampler, seed)

@@ -25,7 +25,7 @@ import pandas as pd
 from .. import models
 from ..diagnostics import sbc
 from .executor import open_executor
-from .grid import save_idata
+from .grid import options_for, save_idata
 from .html import write_atomic
 
 __all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
@@ -110,9 +110,17 @@ def run_sbc(
 
     ``sampler`` overrides ``spec.sampler`` with a callable (see
     :func:`diagnostics.sbc.simulate`) — a custom or deliberately wrong sampler;
-    ``options`` go to :func:`inference.sample`. Failed simulations are returned in
-    ``errors`` (index → message) and are retried on the next run.
+    ``options`` go to :func:`inference.sample` (those the sampler takes, with ``cores=1``
+    for a PyMC-backed one: :func:`reports.grid.options_for`). Failed simulations are
+    returned in ``errors`` (index → message) and are retried on the next run.
     """
+    chosen = sampler if sampler is not None else spec.sampler
+    if not callable(chosen):
+        own = options_for(chosen, options)
+        unknown = sorted(set(options) - set(own))
+        if unknown:
+            raise ValueError(f"{chosen} takes no option(s) {', '.join(unknown)}")
+        options = own
     records: dict[int, dict] = {}
     todo = []
     for index in range(spec.sims):
@@ -127,7 +135,7 @@ def run_sbc(
             sbc.SimulationTask(
                 model,
                 data,
-                sampler if sampler is not None else spec.sampler,
+                chosen,
                 index,
                 seed=spec.seed,
                 draws=spec.draws,

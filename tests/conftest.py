@@ -32,7 +32,8 @@ def run_cache():
         spec = models.get(model) if isinstance(model, str) else model
         k = (key or spec.name, sampler, seed)
         if k not in cache:
-            options.setdefault("cores", 1) if sampler.endswith(("pymc", "nutpie")) else None
+            if "cores" in inference.sampler_options(sampler):
+                options.setdefault("cores", 1)
             cache[k] = inference.sample(
                 spec,
                 sampler,

@@ -203,7 +203,10 @@ BAD = [
     (["fit", "gamma_poisson", "--draws", 0], "--draws must be an integer >= 1, got 0"),
     (["fit", "gamma_poisson", "--tune", -1], "--tune must be an integer >= 0, got -1"),
     (["compare", "gamma_poisson", "--chains", 0], "--chains must be an integer >= 1, got 0"),
-    (["sbc", "normal_normal", "--ranked-draws", 0], "--ranked-draws must be an integer >= 1, got 0"),
+    (
+        ["sbc", "normal_normal", "--ranked-draws", 0],
+        "--ranked-draws must be an integer >= 1, got 0",
+    ),
     (["sbc", "normal_normal", "--tune", -5], "--tune must be an integer >= 0, got -5"),
 ]
 
