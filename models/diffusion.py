@@ -24,8 +24,8 @@ A sinusoidal embedding of the step t (Vaswani et al. 2017, as Ho et al. use it) 
 MLP with SiLU activations; the embedding is added to every hidden layer so that each
 layer knows the noise level. Ho et al. use a U-Net for 32×32 and larger images; for 8×8
 digits (64 numbers) an MLP with the same time embedding is enough and far cheaper on a
-CPU, so the same class serves all three data sets. Every array is float32 explicitly:
-``inference`` turns JAX's x64 mode on globally, and float64 networks are slow.
+CPU, so the same class serves all three data sets. Every array is float32 explicitly, so
+the network stays float32 in a process that runs JAX in 64-bit (float64 networks are slow).
 
 References
 ----------

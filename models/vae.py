@@ -26,10 +26,9 @@ functions of the same networks (:func:`log_px_z`, :func:`log_qz_x`, :func:`log_p
 for the metrics, so that an importance-weighted bound with k = 1,000 samples per image
 does not go through NumPyro's effect handlers.
 
-All arrays are float32. ``import inference`` turns JAX's x64 mode on for the whole
-process, and one float64 array (a default ``jnp.zeros``, a default ``random.normal``)
-silently promotes a whole network to float64 — several times slower on a CPU, far
-slower on a GPU.
+All arrays are float32, explicitly: in a process that runs JAX in 64-bit, one float64
+array (a default ``jnp.zeros``, a default ``random.normal``) silently promotes a whole
+network to float64 — several times slower on a CPU, far slower on a GPU.
 
 References
 ----------
