@@ -212,7 +212,11 @@ class Target:
         """
         if self.spec is None:
             return self._trace()
-        return _LOGDENSITIES.get((self.spec.name, models.fingerprint(self.data)), self._trace)
+        # A user's model (models.user) is also keyed by its script's text: an edited
+        # script is another model under the same name.
+        source = getattr(self.spec, "digest", "")
+        key = (self.spec.name, source, models.fingerprint(self.data))
+        return _LOGDENSITIES.get(key, self._trace)
 
     def _trace(self) -> LogDensity:
         if self.numpyro_fn is not None:

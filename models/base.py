@@ -191,6 +191,9 @@ def fingerprint(data: Mapping[str, Any]) -> str:
     h = hashlib.sha256()
     for key in sorted(data):
         h.update(key.encode())
+        if hasattr(data[key], "to_csv"):  # a user's whole table (pandas)
+            h.update(data[key].to_csv().encode())
+            continue
         value = np.asarray(data[key])
         h.update(str(value.dtype).encode() + str(value.shape).encode())
         h.update(np.ascontiguousarray(value).tobytes())

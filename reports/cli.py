@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -119,6 +119,67 @@ def _spec(name: str):
         return models.get(name)
 
 
+class Model(NamedTuple):
+    """What a command runs on: a registry model or a user's, with its data."""
+
+    spec: Any
+    data: dict
+    feature_names: list[str] | None
+    source: dict[str, str]  # script and data, with their hashes (empty for built-in)
+
+
+def _model(
+    name: str,
+    data: Path | None,
+    target: str | None = None,
+    column: str | None = None,
+    set_: list[str] | None = None,
+) -> Model:
+    """MODEL and --data: a registry name, or a user's ``script.py:NAME`` / ``module:NAME``."""
+    from ..models import user
+
+    if not user.is_reference(name):
+        spec = _spec(name)
+        loaded = _load(spec, data, target, column, _settings(set_))
+        source = {"data": str(data), "data_sha256": user.digest_of(data)} if data else {}
+        return Model(spec, loaded.data, loaded.feature_names, source)
+    given = {"--target": target, "--column": column, "--set": set_}
+    extra = [flag for flag, value in given.items() if value]
+    if extra:
+        raise BadInput(
+            f"{', '.join(extra)} {'is' if len(extra) == 1 else 'are'} for registry models; "
+            f"{name} takes its data as arguments (--data FILE)"
+        )
+    with user_input():
+        raw = user.read_data(data) if data is not None else None
+        spec, bound = user.load(name, raw)
+    source = {"script": spec.path, "script_sha256": spec.digest}
+    if data is not None:
+        source |= {"data": str(data), "data_sha256": user.digest_of(data)}
+    return Model(spec, bound, None, source)
+
+
+def _check_samplers(model: Model, samplers: list[str]) -> None:
+    """Refuse, before any work, a sampler that cannot run the model."""
+    from .. import inference
+    from ..models import user
+
+    spec = model.spec
+    samplers = [inference.resolve_sampler(s).spelling for s in samplers]
+    for s in samplers:
+        if inference.SAMPLERS[s].needs == "pymc" and spec.pymc is None:
+            raise BadInput(f"{s} needs a PyMC model and {spec.name} has none")
+    discrete = user.discrete_variables(spec, model.data)
+    if discrete:
+        jax_only = [s for s in samplers if s not in user.DISCRETE_SAMPLERS]
+        if jax_only:
+            raise BadInput(
+                f"{', '.join(jax_only)} cannot sample the discrete variable(s) "
+                f"{', '.join(discrete)} of {spec.name}; use mh:pymc, nuts:pymc or "
+                "metropolis:pymc (PyMC gives discrete variables their own Gibbs steps)"
+            )
+
+
 # -------------------------------------------------------------------------- commands
 
 
@@ -163,13 +224,33 @@ def list_() -> None:
 
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+ModelArg = Annotated[
+    str,
+    typer.Argument(
+        help="A registry name (see `bayesmin list`), or your own model: path/to/script.py:NAME "
+        "or package.module:NAME, where NAME is a pm.Model, a function returning one, or a "
+        "NumPyro model function (its arguments come from --data). The script runs as your "
+        "own code.",
+        show_default=False,
+    ),
+]
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Your data. Registry models: a CSV. Your own model: a CSV (each column is the "
+        "argument of the same name; a function of one argument that is no column gets the "
+        "whole table as a pandas DataFrame), .npz, .json (an object of named values) or "
+        "netCDF (an ArviZ file's constant_data and observed_data, or a plain dataset). "
+        "Omit for built-in data."
+    ),
+]
 
 
 @app.command()
 def fit(
-    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    model: ModelArg,
     out: OutOpt,
-    data: Annotated[Path | None, typer.Option(help="CSV file; omit for built-in data.")] = None,
+    data: DataOpt = None,
     target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
     column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
     set_: Annotated[
@@ -201,10 +282,14 @@ def fit(
     The networks (vae, ddpm) train on built-in data with a progress bar and resume from
     their checkpoint in --out when rerun.
     """
+    from ..models import user
     from . import fitting, neural
 
-    spec = _spec(model)
-    if spec.name in neural.NEURAL_MODELS:
+    if user.is_reference(model):
+        spec = None
+    else:
+        spec = _spec(model)
+    if spec is not None and spec.name in neural.NEURAL_MODELS:
         given = {"--data": data, "--target": target, "--column": column, "--set": set_}
         given |= {"--k": k, "--q": q, "--method": None if method == "auto" else method}
         extra = [name for name, value in given.items() if value]
@@ -214,25 +299,27 @@ def fit(
         return
     if profile is not None or dataset is not None:
         flag = "--profile" if profile is not None else "--dataset"
-        raise BadInput(f"{flag} is for the networks (vae, ddpm), not {spec.name}")
-    settings = _settings(set_)
+        raise BadInput(f"{flag} is for the networks (vae, ddpm), not {model}")
+    sets = list(set_ or [])
     for name, value in (("k", k), ("q", q)):
         if value is not None:
-            settings[name] = value
-    with user_input():
-        method = fitting.choose_method(spec, method)
+            sets.append(f"{name}={value}")
     lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
-    loaded = _load(spec, data, target, column, settings)
+    chosen = _model(model, data, target, column, sets)
+    with user_input():
+        method = fitting.choose_method(chosen.spec, method)
+        _check_samplers(chosen, [method] if method not in ("exact", *fitting.POINT_FITS) else [])
     written = fitting.fit_and_write(
-        spec,
-        loaded.data,
+        chosen.spec,
+        chosen.data,
         out,
         method=method,
-        feature_names=loaded.feature_names,
+        feature_names=chosen.feature_names,
         source=str(data) if data else "built-in",
         **lengths,
         seed=seed,
         progress=sys.stderr.isatty(),
+        origin=chosen.source,
     )
     for path in written:
         typer.echo(str(path))
@@ -312,14 +399,14 @@ def _executor_errors():
 
 @app.command()
 def compare(
-    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    model: ModelArg,
     out: OutOpt,
     samplers: Annotated[str, typer.Option(help="Comma-separated, e.g. nuts,nuts:pymc.")] = "nuts",
     seeds: Annotated[str, typer.Option(help="0-9 or 0,3,5.")] = "0",
     chains: int = 4,
     draws: int = 1000,
     tune: int = 1000,
-    data: Annotated[Path | None, typer.Option(help="CSV file; omit for built-in data.")] = None,
+    data: DataOpt = None,
     target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
     column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
@@ -330,19 +417,18 @@ def compare(
     from .. import inference, models
     from . import compare_page, grid
 
-    spec = _spec(model)
     with user_input():
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
         if not chosen:
             raise BadInput("--samplers is empty; e.g. --samplers nuts,nuts:pymc")
-        for s in chosen:
-            if inference.SAMPLERS[s].needs == "pymc" and spec.pymc is None:
-                raise BadInput(f"{s} needs a PyMC model and {spec.name} has none")
-        if not spec.params:
-            raise BadInput(f"{spec.name} has no continuous parameters to sample")
         seed_list = grid.parse_seeds(seeds)
     lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
-    payload = _load(spec, data, target, column, _settings(set_)).data
+    target_model = _model(model, data, target, column, set_)
+    spec, payload = target_model.spec, target_model.data
+    with user_input():
+        _check_samplers(target_model, chosen)
+        if not spec.params:
+            raise BadInput(f"{spec.name} has no continuous parameters to sample")
     _check_executor(workers, scheduler)
     gspec = grid.GridSpec(
         spec.name,
@@ -352,6 +438,8 @@ def compare(
         lengths["tune"],
         lengths["chains"],
         models.fingerprint(payload),
+        target_model.source.get("script", ""),
+        target_model.source.get("script_sha256", ""),
     )
     with user_input():
         gspec = grid.prepare(out, gspec)
@@ -390,7 +478,7 @@ def compare(
 
 @app.command()
 def sbc(
-    model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
+    model: ModelArg,
     out: OutOpt,
     sampler: Annotated[str, typer.Option(help="Sampler spelling, e.g. mh or nuts.")] = "nuts",
     sims: Annotated[int, typer.Option(help="Simulations (at least 10).")] = 100,
@@ -404,20 +492,28 @@ def sbc(
     save_runs: Annotated[
         bool, typer.Option("--save-runs", help="Keep each simulation's netCDF.")
     ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own model: its inputs (as for `bayesmin compare --data`); the observed "
+            "values are replaced by simulated ones, the rest (covariates, sizes) kept."
+        ),
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
-    """Simulation-based calibration of a sampler on a model; resumable."""
+    """Simulation-based calibration of a sampler on a model; resumable.
+
+    θ̃ and data are drawn from the model's prior predictive (its NumPyro program, or
+    PyMC's prior predictive for a PyMC-only model), the sampler refits each, and the
+    ranks of θ̃ among the posterior draws are tested for uniformity."""
     from .. import inference, models
     from ..diagnostics.sbc import prior_draw
     from . import sbc as sbc_run
 
-    spec = _spec(model)
     with user_input():
         chosen = inference.resolve_sampler(sampler).spelling
-        if inference.SAMPLERS[chosen].needs == "pymc" and spec.pymc is None:
-            raise BadInput(f"{chosen} needs a PyMC model and {spec.name} has none")
     if sims < sbc_run.MIN_SIMS:
         raise BadInput(
             f"--sims must be >= {sbc_run.MIN_SIMS} for a uniformity test to say anything, "
@@ -429,8 +525,10 @@ def sbc(
             f"--ranked-draws {ranked_draws} exceeds the {chains * draws} draws per simulation; "
             "lower it or raise --draws"
         )
-    payload = _load(spec, None, settings=_settings(set_)).data
+    target_model = _model(model, data, set_=set_)
+    spec, payload = target_model.spec, target_model.data
     with user_input():
+        _check_samplers(target_model, [chosen])
         prior_draw(spec, payload, 0)  # the model can be simulated from its prior
     _check_executor(workers, scheduler)
     with user_input():
@@ -446,6 +544,8 @@ def sbc(
                 chains,
                 ranked_draws,
                 models.fingerprint(payload),
+                target_model.source.get("script", ""),
+                target_model.source.get("script_sha256", ""),
             ),
         )
     todo = sum(

@@ -373,17 +373,20 @@ def fit_and_write(
     chains: int,
     seed: int,
     progress: bool = True,
+    origin: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc``,
     ``estimates.csv`` (regression: MLE, MAP and posterior per feature) or the EM tables
     (``method="em"`` or ``"evidence"``: the :data:`POINT_FITS` tables as CSV, their
-    ``info`` in ``fit.json``).
+    ``info`` in ``fit.json``). ``origin`` (a user's model: its script and data files with
+    their SHA-256) goes into ``fit.json``.
     Nothing is written before the fit has succeeded."""
     out = Path(out)
     meta: dict[str, Any] = {
         "model": spec.name,
         "method": method,
         "data": source,
+        **dict(origin or {}),  # a user's script and data, with their SHA-256
         "hyperparameters": {
             k: float(v) for k, v in data.items() if np.ndim(v) == 0 and np.isreal(v)
         },

@@ -25,7 +25,7 @@ from .. import diagnostics, inference, models
 from .executor import open_executor
 from .html import write_atomic
 
-__all__ = ["GridSpec", "RunTask", "parse_seeds", "run_grid", "run_task"]
+__all__ = ["GridSpec", "RunTask", "changed", "parse_seeds", "run_grid", "run_task"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -61,13 +61,29 @@ class GridSpec:
     tune: int
     chains: int
     data: str  # fingerprint
+    script: str = ""  # a user's model: the file that defines it ...
+    script_sha256: str = ""  # ... and the hash of its text
 
     def compatible(self, other: GridSpec) -> str | None:
         """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
-        for key in ("model", "draws", "tune", "chains", "data"):
-            if getattr(self, key) != getattr(other, key):
-                return f"{key} is {getattr(other, key)!r} there, {getattr(self, key)!r} now"
-        return None
+        return changed(self, other, ("model", "draws", "tune", "chains", "data"))
+
+
+def changed(new: Any, old: Any, keys: Sequence[str]) -> str | None:
+    """Why a run folder made with settings ``old`` cannot be resumed with ``new``.
+
+    A changed model script is named as such (its runs were made by other code); a
+    changed data set likewise; other settings as ``key is OLD there, NEW now``.
+    """
+    if getattr(new, "script_sha256", "") != getattr(old, "script_sha256", ""):
+        script = Path(new.script or old.script).name
+        return f"{script} has changed since those runs were made"
+    for key in keys:
+        if getattr(new, key) != getattr(old, key):
+            if key == "data":
+                return "the data differ from those the runs were made with"
+            return f"{key} is {getattr(old, key)!r} there, {getattr(new, key)!r} now"
+    return None
 
 
 def run_file(out: Path, sampler: str, seed: int) -> Path:

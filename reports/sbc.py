@@ -25,7 +25,7 @@ import pandas as pd
 from .. import models
 from ..diagnostics import sbc
 from .executor import open_executor
-from .grid import options_for, save_idata
+from .grid import changed, options_for, save_idata
 from .html import write_atomic
 
 __all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
@@ -45,13 +45,13 @@ class SBCSpec:
     chains: int
     ranked_draws: int
     data: str  # fingerprint of the base data (sizes, covariates, hyperparameters)
+    script: str = ""  # a user's model: the file that defines it ...
+    script_sha256: str = ""  # ... and the hash of its text
 
     def compatible(self, other: SBCSpec) -> str | None:
         """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
-        for key in ("model", "sampler", "seed", "draws", "tune", "chains", "ranked_draws", "data"):
-            if getattr(self, key) != getattr(other, key):
-                return f"{key} is {getattr(other, key)!r} there, {getattr(self, key)!r} now"
-        return None
+        keys = ("model", "sampler", "seed", "draws", "tune", "chains", "ranked_draws", "data")
+        return changed(self, other, keys)
 
 
 def sim_file(out: Path, index: int, suffix: str = ".json") -> Path:
