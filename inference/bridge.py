@@ -167,18 +167,24 @@ def from_numpyro(model: Callable, data: Mapping[str, Any] | None = None) -> LogD
 
 
 @float64()
-def from_pymc(model) -> LogDensity:
+def from_pymc(model, *, discrete: bool = False) -> LogDensity:
     """The log density of a ``pm.Model`` in its unconstrained value space.
 
     Inputs are the value variables in ``model.value_vars`` order, flattened; the
     log density is ``model.logp()`` (log Jacobians of the transforms included).
+
+    Discrete (integer) variables are refused unless ``discrete=True``: then they keep
+    their place in the flat vector, as floats holding whole numbers, and are cast back
+    to integers for the model. That is for a step that moves only the continuous block
+    and reads the discrete values as they are (``mh:pymc`` beside PyMC's own step for
+    the discrete ones); a kernel that moves the whole vector would make them fractional.
     """
     from pymc.initial_point import make_initial_point_fn
     from pymc.sampling.jax import get_jaxified_graph
     from pymc.util import get_default_varnames
 
     value_vars = list(model.value_vars)
-    if any(v.dtype.startswith("int") for v in value_vars):
+    if not discrete and any(v.dtype.startswith("int") for v in value_vars):
         discrete = [v.name for v in value_vars if v.dtype.startswith("int")]
         raise ValueError(
             f"variables {', '.join(discrete)} are discrete; gradient-based and "
@@ -196,9 +202,14 @@ def from_pymc(model) -> LogDensity:
     def logp(values):
         return logp_graph(*values)[0]
 
+    dtypes = [v.dtype for v in value_vars]
+
     def unravel(x):
         parts = jnp.split(x, splits) if splits else [x]
-        return {n: p.reshape(s) for n, p, s in zip(names, parts, shapes, strict=True)}
+        return {
+            n: (p.reshape(s) if not t.startswith("int") else jnp.round(p).astype(t).reshape(s))
+            for n, p, s, t in zip(names, parts, shapes, dtypes, strict=True)
+        }
 
     def logdensity(x):
         u = unravel(x)
@@ -214,7 +225,9 @@ def from_pymc(model) -> LogDensity:
         return dict(zip(out_names, values, strict=True))
 
     init_fn = make_initial_point_fn(
-        model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
+        model=model,
+        jitter_rvs={rv for rv in model.free_RVs if not rv.dtype.startswith("int")},
+        return_transformed=True,
     )
 
     def initial_positions(seed: int, chains: int) -> np.ndarray:

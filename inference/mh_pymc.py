@@ -147,9 +147,11 @@ class MetropolisHastingsStep(BlockedStep):
 
     name = "mh"
     default_blocked = True
+    # The names and types of pm.Metropolis's statistics: a compound step (ours on the
+    # continuous block, PyMC's on a discrete variable) must declare each name once.
     stats_dtypes_shapes: ClassVar[dict[str, tuple[type, list]]] = {
         "accept": (np.float64, []),
-        "accepted": (bool, []),
+        "accepted": (np.float64, []),
         "scaling": (np.float64, []),
     }
 
@@ -201,7 +203,9 @@ class MetropolisHastingsStep(BlockedStep):
 
     @float64()  # a PyMC model is float64; see inference._precision
     def _build(self) -> None:
-        ld = from_pymc(self._model)
+        # The block is continuous; the other variables, discrete ones included, are
+        # read at their current values.
+        ld = from_pymc(self._model, discrete=True)
         layout = ld.unravel(jnp.arange(ld.dim))  # name -> flat indices, in the bridge's order
         self._names = list(layout)
         self._shapes = {n: tuple(np.shape(layout[n])) for n in self._names}
@@ -258,7 +262,7 @@ class MetropolisHastingsStep(BlockedStep):
             new_point[name] = out[start : start + size].reshape(shape).astype(point[name].dtype)
             start += size
         alpha, accepted, scaling = out[-3:]
-        stats = {"accept": float(alpha), "accepted": bool(accepted), "scaling": float(scaling)}
+        stats = {"accept": float(alpha), "accepted": float(accepted), "scaling": float(scaling)}
         return new_point, [stats]
 
     @float64()

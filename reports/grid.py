@@ -267,6 +267,10 @@ def run_grid(
             index=pd.Index(list(errors), name="run"),
         )
         table = pd.concat([table, failed])
+        # With every run failed the numeric columns come back as objects; keep them numbers.
+        for column in diagnostics.COMPARE_COLUMNS:
+            if column not in ("sampler", "seed"):
+                table[column] = pd.to_numeric(table[column], errors="coerce")
     if "error" not in table:
         table["error"] = ""
     table["error"] = table["error"].fillna("")
