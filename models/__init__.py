@@ -4,6 +4,15 @@
 :func:`get` and :func:`names` see all of them.
 """
 
-from .base import DataError, Exact, ModelSpec, fingerprint, get, names, register
+from .base import DataError, Exact, ModelSpec, fingerprint, get, names, register, with_data
 
-__all__ = ["DataError", "Exact", "ModelSpec", "fingerprint", "get", "names", "register"]
+__all__ = [
+    "DataError",
+    "Exact",
+    "ModelSpec",
+    "fingerprint",
+    "get",
+    "names",
+    "register",
+    "with_data",
+]

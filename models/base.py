@@ -26,6 +26,7 @@ __all__ = [
     "names",
     "positive",
     "register",
+    "with_data",
 ]
 
 
@@ -97,7 +98,8 @@ class ModelSpec:
     simulate : callable
         ``simulate(seed, **sizes) -> dict``: built-in data, hyperparameters included.
     pymc : callable, optional
-        ``pymc(data) -> pm.Model``.
+        ``pymc(data) -> pm.Model``; for a fixed model whose inputs are ``pm.Data``,
+        ``lambda data: with_data(model, data)``.
     numpyro : callable, optional
         A NumPyro model function called as ``numpyro(**data)``.
     exact : callable, optional
@@ -198,6 +200,73 @@ def fingerprint(data: Mapping[str, Any]) -> str:
         h.update(str(value.dtype).encode() + str(value.shape).encode())
         h.update(np.ascontiguousarray(value).tobytes())
     return h.hexdigest()[:16]
+
+
+def with_data(model: Any, data: Mapping[str, Any], coords: Mapping[str, Any] | None = None) -> Any:
+    """A copy of the PyMC ``model`` with its ``pm.Data`` containers set from ``data``.
+
+    Turns a fixed model into the ``pymc(data) -> pm.Model`` a :class:`ModelSpec` takes,
+    ``pymc=lambda data: with_data(model, data)``, so every call gets its own model and
+    ``model`` itself is never changed (``pm.set_data`` on it would change it for every
+    user of it).
+
+    Parameters
+    ----------
+    model : pm.Model
+        Its inputs are ``pm.Data`` containers.
+    data : mapping
+        Container name -> new values (``pm.set_data``'s argument); containers not named
+        keep their values.
+    coords : mapping, optional
+        New coordinate values for dimensions whose length changes (``pm.set_data``).
+
+    Returns
+    -------
+    pm.Model
+        A clone of ``model`` (``model.copy()``: its own containers and random
+        generators) with the new values.
+
+    Raises
+    ------
+    DataError
+        A key of ``data`` that is not one of the model's containers (the message lists
+        them), or values a container cannot take (another number of dimensions, a
+        dimension with coordinates resized without new ones).
+
+    Examples
+    --------
+    >>> import numpy as np, pymc as pm
+    >>> with pm.Model() as fixed:
+    ...     y = pm.Data("y", np.zeros(3))
+    ...     mu = pm.Normal("mu")
+    ...     obs = pm.Normal("obs", mu, 1, observed=y)
+    >>> spec = ModelSpec("mine", 0, "mine", lambda seed: {"y": np.zeros(3)},
+    ...                  pymc=lambda data: with_data(fixed, data), params=("mu",))
+    >>> spec.pymc({"y": np.ones(4)})["y"].get_value()
+    array([1., 1., 1., 1.])
+    >>> fixed["y"].get_value()
+    array([0., 0., 0.])
+    """
+    import pymc as pm
+
+    if not isinstance(model, pm.Model):
+        raise TypeError(f"model must be a pm.Model, got {type(model).__name__}")
+    containers = [v.name for v in model.data_vars]
+    unknown = [k for k in data if k not in containers]
+    if unknown:
+        has = ", ".join(containers) if containers else "none (wrap its inputs in pm.Data)"
+        raise DataError(
+            f"{', '.join(map(repr, unknown))} {'is not a' if len(unknown) == 1 else 'are not'} "
+            f"pm.Data container{'' if len(unknown) == 1 else 's'} of the model; its containers: {has}"
+        )
+    copy = model.copy()
+    for name, values in data.items():
+        try:
+            copy.set_data(name, values, coords=coords)
+        except Exception as err:  # ValueError, TypeError, pm.exceptions.ShapeError
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"cannot set the pm.Data container {name!r}: {first}") from None
+    return copy
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
