@@ -62,9 +62,7 @@ def finalize(
     # A name already there stays: in a compound step (NUTS on the continuous variables,
     # PyMC's Metropolis on a discrete one) ``acceptance_rate`` is NUTS's and the
     # Metropolis step's ``accept`` keeps its own name.
-    renames = {
-        k: v for k, v in _RENAMES.get(backend, {}).items() if k in stats and v not in stats
-    }
+    renames = {k: v for k, v in _RENAMES.get(backend, {}).items() if k in stats and v not in stats}
     if renames:
         stats = stats.rename(renames)
     if "acceptance_rate" in stats:

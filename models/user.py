@@ -44,9 +44,17 @@ from typing import Any
 
 import numpy as np
 
-from .base import DataError, ModelSpec
+from .base import DataError, ModelSpec, with_data
 
-__all__ = ["UserModel", "bind", "digest_of", "discrete_variables", "is_reference", "load", "read_data"]
+__all__ = [
+    "UserModel",
+    "bind",
+    "digest_of",
+    "discrete_variables",
+    "is_reference",
+    "load",
+    "read_data",
+]
 
 KINDS = ("pymc_model", "pymc_function", "numpyro")
 # The samplers that take a model with discrete free variables: PyMC's, which give those
@@ -456,12 +464,28 @@ def discrete_variables(spec: ModelSpec, data: Mapping[str, Any]) -> list[str]:
     return [rv.name for rv in model.free_RVs if rv.dtype in discrete_types]
 
 
+def _container_signature(containers: Mapping[str, Any]) -> Callable:
+    """A stand-in function whose optional arguments are a fixed model's containers, so
+    :func:`bind` matches data to them by the same rules as to a function's arguments."""
+
+    def containers_of(**kwargs: Any) -> None:  # pragma: no cover - never called
+        return None
+
+    params = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in containers
+    ]
+    containers_of.__signature__ = inspect.Signature(params)
+    return containers_of
+
+
 def _functions(kind: str, obj: Any) -> dict[str, Any]:
     if kind == "numpyro":
         return {"numpyro": obj}
     if kind == "pymc_function":
         return {"pymc": lambda data: obj(**data)}
-    return {"pymc": lambda data: obj}
+    # A copy with the containers set (models.with_data), so the user's model itself is
+    # never changed; without data, the model as the script built it.
+    return {"pymc": lambda data: with_data(obj, data) if data else obj}
 
 
 def digest_of(path: str | os.PathLike) -> str:
@@ -501,12 +525,16 @@ def load(
     import pymc as pm
 
     if isinstance(obj, pm.Model):
-        if data is not None:
+        # Its inputs are its pm.Data containers: their values now, or --data's.
+        containers = {v.name: v.get_value() for v in obj.data_vars if hasattr(v, "get_value")}
+        if data is not None and not containers:
             raise DataError(
-                f"{name} is a pm.Model built when the script runs, so it has its data; "
-                f"drop --data, or make {name} a function of its data: def {name}(x, y): ..."
+                f"{name} is a pm.Model built when the script runs, with no pm.Data "
+                f"containers to set; drop --data, or make {name} a function of its data: "
+                f"def {name}(x, y): ..."
             )
-        bound: dict[str, Any] = {}
+        given = {} if data is None else bind(_container_signature(containers), data, name)
+        bound = {k: _array(k, v) for k, v in {**containers, **given}.items()}
     else:
         if not callable(obj) or isinstance(obj, type):
             _classify(obj, {}, name)  # raises with the type named

@@ -107,7 +107,7 @@ def test_a_csv_is_one_argument_per_column_or_the_whole_table(scripts):
 
 def test_the_digest_follows_the_script_and_the_spec_pickles_as_its_reference(scripts):
     raw = user.read_data(scripts / "logit.csv")
-    spec, data = user.load("npy.py:model", raw, cwd=scripts)
+    spec, _ = user.load("npy.py:model", raw, cwd=scripts)
     again = pickle.loads(pickle.dumps(spec))
     assert (again.kind, again.params, again.digest) == (spec.kind, spec.params, spec.digest)
     assert again.numpyro is not None
@@ -187,13 +187,35 @@ def test_bad_data_is_one_line(scripts, text, needle):
 
 
 def test_data_for_a_fixed_model_and_no_data_for_a_function_are_refused(scripts):
-    with pytest.raises(DataError, match="is a pm.Model built when the script runs"):
+    with pytest.raises(DataError, match=r"is a pm\.Model built when the script runs, with no"):
         user.load("fixed.py:fixed", {"y": np.zeros(3)}, cwd=scripts)
     with pytest.raises(DataError, match=r"model\(group, y\) needs data for group, y"):
         user.load("hier.py:model", cwd=scripts)
     with pytest.raises(DataError, match="unknown_format"):
         (scripts / "d.unknown_format").write_text("1")
         user.read_data(scripts / "d.unknown_format")
+
+
+def test_a_fixed_model_takes_data_for_its_containers(scripts):
+    (scripts / "contained.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            import pymc as pm
+
+            with pm.Model() as fixed:
+                y = pm.Data("y", np.zeros(3))
+                mu = pm.Normal("mu", 0, 1)
+                pm.Normal("obs", mu, 1, observed=y)
+            """
+        )
+    )
+    spec, data = user.load("contained.py:fixed", cwd=scripts)
+    np.testing.assert_array_equal(data["y"], np.zeros(3))
+    spec, data = user.load("contained.py:fixed", {"y": np.ones(5)}, cwd=scripts)
+    assert spec.pymc(data)["y"].get_value().tolist() == [1.0] * 5
+    with pytest.raises(DataError, match="the data have x, which"):
+        user.load("contained.py:fixed", {"x": np.ones(5)}, cwd=scripts)
 
 
 def test_discrete_latents_are_found(scripts):
