@@ -59,6 +59,7 @@ REFERENCE = {
     "x": Exact(MEAN, SD),
     "s": Exact.from_scipy(stats.norm(1.0, 3.0)),
 }
+Z_COLUMNS = ["parameter", "statistic", "estimate", "truth", "mcse", "mcse_reference", "z"]
 
 
 # ----------------------------------------------------------------------------- compare
@@ -129,10 +130,12 @@ def test_compare_on_sampler_runs(run_cache):
 def test_z_scores_small_against_the_truth():
     idata = iid_run(4)
     z = z_scores(idata, REFERENCE)
-    assert list(z.columns) == ["parameter", "statistic", "estimate", "truth", "mcse", "z"]
+    assert list(z.columns) == Z_COLUMNS
     assert sorted(z.parameter.unique()) == ["s", "x[0]", "x[1]", "x[2]"]
     assert len(z) == 8 and set(z.statistic) == {"mean", "sd"}
     assert z.z.abs().max() < 4, z
+    # A closed form carries no Monte Carlo error of its own.
+    assert (z.mcse_reference == 0).all()
     # The MCSE is ArviZ's, and z is the bias in MCSEs.
     mcse = az.mcse(idata, var_names=["x"], method="mean").x.values
     means = z[(z.statistic == "mean") & z.parameter.str.startswith("x")]
@@ -153,6 +156,29 @@ def test_z_scores_negative_controls():
     narrow = z_scores(iid_run(5, sd_factor=0.8), REFERENCE)
     sd_rows = narrow[(narrow.statistic == "sd") & narrow.parameter.str.startswith("x")]
     assert (sd_rows.z < -10).all(), sd_rows
+
+
+def test_z_scores_add_the_reference_mcse_to_the_runs():
+    # A reference that is itself a Monte Carlo estimate carries its own error, and the
+    # difference of two independent estimates has the sum of their variances.
+    idata = iid_run(13)
+    exact = z_scores(idata, REFERENCE)
+    mcse_ref = np.array([0.01, 0.02, 0.03])
+    noisy_ref = {"x": Exact(MEAN, SD, mcse_mean=mcse_ref, mcse_sd=2 * mcse_ref)}
+    noisy = z_scores(idata, noisy_ref)
+    assert list(noisy.columns) == Z_COLUMNS
+    x = exact[exact.parameter.str.startswith("x")].reset_index(drop=True)
+    np.testing.assert_array_equal(noisy.mcse, x.mcse)  # the run's own MCSE is unchanged
+    np.testing.assert_array_equal(noisy.mcse_reference, np.r_[mcse_ref, 2 * mcse_ref])
+    combined = np.hypot(x.mcse, noisy.mcse_reference)
+    np.testing.assert_allclose(noisy.z, x.z * x.mcse / combined)
+    assert (noisy.z.abs() < x.z.abs()).all()
+    # Negative control: a truth off by 10 combined standard errors is still flagged.
+    se = combined[1]
+    shifted = {"x": Exact(MEAN + 10 * se * np.eye(3)[1], SD, mcse_mean=mcse_ref, mcse_sd=mcse_ref)}
+    z = z_scores(idata, shifted).set_index(["parameter", "statistic"])
+    assert z.loc[("x[1]", "mean"), "mcse_reference"] == mcse_ref[1]
+    assert abs(z.loc[("x[1]", "mean"), "z"]) > 6
 
 
 def test_z_scores_account_for_autocorrelation():
@@ -178,7 +204,7 @@ def test_z_scores_skip_absent_variables():
     assert set(z.parameter) == {"s"}
     empty = z_scores(idata, {"not_here": REFERENCE["s"]})
     assert empty.empty
-    assert list(empty.columns) == ["parameter", "statistic", "estimate", "truth", "mcse", "z"]
+    assert list(empty.columns) == Z_COLUMNS
 
 
 # ----------------------------------------------------------------------------- moments
