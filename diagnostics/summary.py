@@ -43,6 +43,7 @@ COMPARE_COLUMNS = (
     "sampling_seconds",
     "ess_bulk_per_second",
     "max_abs_z",
+    "sd_ratio_worst",
 )
 
 
@@ -132,7 +133,7 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
     reference : mapping of str to :class:`models.Exact`
         Objects with ``mean`` and ``sd`` arrays (the variable's shape), and optionally
         ``mcse_mean`` / ``mcse_sd`` when the reference is itself a Monte Carlo estimate
-        (a long run, a user's draws). Variables absent from ``idata`` are skipped;
+        (:func:`diagnostics.reference`). Variables absent from ``idata`` are skipped;
         variables of ``idata`` absent from the reference are not compared.
 
     Returns
@@ -211,6 +212,18 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
     return pd.DataFrame(rows, columns=_Z_COLUMNS)
 
 
+def _sd_ratio_worst(z: pd.DataFrame) -> float:
+    # The ratio farthest from 1 on the log scale, so that half as wide (0.5) and twice as
+    # wide (2) count the same; 0 / 0 (a stuck chain against a point mass) says nothing.
+    sd = z[z["statistic"] == "sd"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = sd["estimate"].to_numpy(float) / sd["truth"].to_numpy(float)
+        ratio = ratio[~np.isnan(ratio)]
+        if not ratio.size:
+            return float("nan")
+        return float(ratio[np.argmax(np.abs(np.log(ratio)))])
+
+
 def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
     post = idata.posterior
     ess_bulk = az.ess(idata, method="bulk")
@@ -241,10 +254,12 @@ def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
         "sampling_seconds": sampling,
         "ess_bulk_per_second": ess_min / sampling if sampling > 0 else float("nan"),
         "max_abs_z": float("nan"),
+        "sd_ratio_worst": float("nan"),
     }
     if reference:
         z = z_scores(idata, reference)
         row["max_abs_z"] = float(z["z"].abs().max()) if len(z) else float("nan")
+        row["sd_ratio_worst"] = _sd_ratio_worst(z)
     return row
 
 
@@ -258,7 +273,8 @@ def compare(
     idatas : mapping of str to InferenceData
         Runs keyed by a label (e.g. ``"nuts:pymc/seed=3"``).
     reference : mapping of str to :class:`models.Exact`, optional
-        Exact posterior moments (``spec.exact(data)``); without it ``max_abs_z`` is NaN.
+        Exact posterior moments (``spec.exact(data)``); without it ``max_abs_z`` and
+        ``sd_ratio_worst`` are NaN.
 
     Returns
     -------
@@ -269,7 +285,17 @@ def compare(
         ``acceptance_rate`` (mean), ``compile_seconds``, ``sampling_seconds``,
         ``ess_bulk_per_second`` (``ess_bulk_min / sampling_seconds``) and
         ``max_abs_z``, the worst bias of a posterior mean or sd against the
-        reference in Monte Carlo standard errors (:func:`z_scores`).
+        reference in Monte Carlo standard errors (:func:`z_scores`), and
+        ``sd_ratio_worst``, the run's posterior sd over the reference's for the element
+        where that ratio is farthest from 1 on the log scale (0.5: that element's
+        posterior is half as wide as it should be; 2: twice as wide).
+
+    Notes
+    -----
+    ``max_abs_z`` says whether a difference is real (beyond Monte Carlo noise);
+    ``sd_ratio_worst`` says how large it is, in the one way that matters most for
+    uncertainty: a sampler that explores too narrowly (a stuck chain, a variational
+    approximation's underdispersion) shows a ratio below 1 however long it runs.
 
     See Also
     --------

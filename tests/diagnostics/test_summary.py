@@ -107,6 +107,30 @@ def test_compare_max_abs_z_against_a_reference():
     )
     assert table.loc["good", "max_abs_z"] < 4
     assert table.loc["too-narrow", "max_abs_z"] > 10
+    # The worst sd ratio: about 1 for the right width, 0.8 for the narrow run, each
+    # within 4 of its relative Monte Carlo errors (the closed form has none).
+    for label, factor in (("good", 1.0), ("too-narrow", 0.8)):
+        z = z_scores(runs[label], REFERENCE)
+        sd = z[z.statistic == "sd"]
+        tol = 4 * (sd.mcse / sd.estimate).max()
+        assert table.loc[label, "sd_ratio_worst"] == pytest.approx(factor, rel=tol)
+
+
+def test_sd_ratio_worst_is_the_ratio_farthest_from_one_on_the_log_scale():
+    # Element 0 twice as wide (|log 2| = 0.69), element 1 0.6 as wide (|log 0.6| = 0.51):
+    # the worst is 2, though 0.6 is farther from 1 on the ratio's own scale.
+    rng = np.random.default_rng(12)
+    z = rng.standard_normal((2, 500, 2))
+    z = (z - z.mean(axis=(0, 1))) / z.reshape(-1, 2).std(axis=0, ddof=1)  # sd exactly 1
+    idata = az.from_dict(posterior={"x": z * np.array([2.0, 0.6])})
+    table = compare({"run": idata}, {"x": Exact(np.zeros(2), np.ones(2))})
+    assert table.loc["run", "sd_ratio_worst"] == pytest.approx(2.0)
+    narrower = compare({"run": idata}, {"x": Exact(np.zeros(2), np.array([1.0, 6.0]))})
+    assert narrower.loc["run", "sd_ratio_worst"] == pytest.approx(0.1)
+    # Only parameters in both count; without a reference there is no ratio.
+    only_absent = compare({"run": idata}, {"y": Exact(np.zeros(2), np.ones(2))})
+    assert np.isnan(only_absent.loc["run", "sd_ratio_worst"])
+    assert np.isnan(compare({"run": idata}).loc["run", "sd_ratio_worst"])
 
 
 def test_compare_on_sampler_runs(run_cache):
@@ -117,6 +141,8 @@ def test_compare_on_sampler_runs(run_cache):
     assert list(table.sampler) == list(runs)
     assert (table.seed == 0).all()
     assert (table.max_abs_z < 4).all()
+    # Against the closed form the posterior sd is right to within a few percent.
+    assert (abs(np.log(table.sd_ratio_worst)) < 0.1).all()
     assert (table.rhat_max < 1.05).all()
     assert (table.sampling_seconds > 0).all()
     np.testing.assert_allclose(
@@ -313,7 +339,8 @@ def test_constant_draws_give_nan_where_arviz_does():
 
 def test_public_names():
     assert diagnostics.COMPARE_COLUMNS == COMPARE_COLUMNS
-    assert COMPARE_COLUMNS[-1] == "max_abs_z" and len(set(COMPARE_COLUMNS)) == 11
+    assert COMPARE_COLUMNS[-2:] == ("max_abs_z", "sd_ratio_worst")
+    assert len(set(COMPARE_COLUMNS)) == 12
     assert diagnostics.verdict is verdict and diagnostics.Verdict is Verdict
     # Vehtari et al. (2021) and the 4-MCSE bias bound.
     assert (RHAT_MAX, ESS_MIN, Z_MAX) == (1.01, 400, 4.0)
