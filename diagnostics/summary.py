@@ -273,7 +273,10 @@ def compare(
     idatas : mapping of str to InferenceData
         Runs keyed by a label (e.g. ``"nuts:pymc/seed=3"``).
     reference : mapping of str to :class:`models.Exact`, optional
-        Exact posterior moments (``spec.exact(data)``); without it ``max_abs_z`` and
+        The posterior to compare against: exact moments (``spec.exact(data)``), or a
+        Monte Carlo reference (:func:`diagnostics.reference`, a long NUTS run, or
+        :func:`diagnostics.load_reference`, a user's draws), whose own Monte Carlo error
+        :func:`z_scores` adds to the run's. Without it ``max_abs_z`` and
         ``sd_ratio_worst`` are NaN.
 
     Returns
