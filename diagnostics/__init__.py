@@ -1,5 +1,14 @@
-"""ArviZ-based summaries, exact-answer checks, the sampler comparison table and verdicts."""
+"""ArviZ-based summaries, exact-answer checks, reference posteriors, the sampler comparison
+table and verdicts."""
 
+from .reference import (
+    REFERENCE_ESS_MIN,
+    BadReference,
+    Reference,
+    load_reference,
+    reference,
+    reference_from_idata,
+)
 from .summary import (
     COMPARE_COLUMNS,
     ESS_MIN,
@@ -17,13 +26,19 @@ from .summary import (
 __all__ = [
     "COMPARE_COLUMNS",
     "ESS_MIN",
+    "REFERENCE_ESS_MIN",
     "RHAT_MAX",
     "Z_MAX",
+    "BadReference",
     "Moments",
+    "Reference",
     "Verdict",
     "compare",
     "flat_draws",
+    "load_reference",
     "moments",
+    "reference",
+    "reference_from_idata",
     "verdict",
     "z_scores",
 ]

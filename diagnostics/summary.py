@@ -43,6 +43,7 @@ COMPARE_COLUMNS = (
     "sampling_seconds",
     "ess_bulk_per_second",
     "max_abs_z",
+    "sd_ratio_worst",
 )
 
 
@@ -120,6 +121,9 @@ def moments(idata: az.InferenceData, var_names=None) -> Moments:
     return Moments(table, draws.cov(ddof=1))
 
 
+_Z_COLUMNS = ["parameter", "statistic", "estimate", "truth", "mcse", "mcse_reference", "z"]
+
+
 def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFrame:
     """Bias of posterior mean and sd against a reference, in Monte Carlo standard errors.
 
@@ -127,41 +131,73 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
     ----------
     idata : InferenceData
     reference : mapping of str to :class:`models.Exact`
-        Objects with ``mean`` and ``sd`` arrays (the variable's shape). Variables
-        absent from ``idata`` are skipped.
+        Objects with ``mean`` and ``sd`` arrays (the variable's shape), and optionally
+        ``mcse_mean`` / ``mcse_sd`` when the reference is itself a Monte Carlo estimate
+        (:func:`diagnostics.reference`). Variables absent from ``idata`` are skipped;
+        variables of ``idata`` absent from the reference are not compared.
 
     Returns
     -------
     DataFrame
         One row per (element, statistic): ``parameter, statistic, estimate, truth,
-        mcse, z`` with ``z = (estimate − truth) / mcse``; ``mcse`` is ArviZ's
-        ``mcse(method="mean")`` or ``mcse(method="sd")``.
+        mcse, mcse_reference, z``. ``mcse`` is the run's own: ArviZ's
+        ``mcse(method="mean")`` or ``mcse(method="sd")``; ``mcse_reference`` is the
+        reference's (0 for a closed form). Then
+
+        ``z = (estimate − truth) / sqrt(mcse² + mcse_reference²)``
+
+    Notes
+    -----
+    The run and a Monte Carlo reference are independent estimates, so the variance of
+    their difference is the sum of their variances: dividing by the run's MCSE alone
+    would count the reference's own noise as the run's bias. For a correct sampler ``z``
+    is then about N(0, 1) whichever kind the reference is.
     """
     rows = []
     post = idata.posterior
     names = [n for n in reference if n in post]
     if not names:
-        return pd.DataFrame(columns=["parameter", "statistic", "estimate", "truth", "mcse", "z"])
+        return pd.DataFrame(columns=_Z_COLUMNS)
     mcse_mean = az.mcse(idata, var_names=names, method="mean")
     mcse_sd = az.mcse(idata, var_names=names, method="sd")
     for name in names:
+        ref = reference[name]
         values = post[name].values
         shape = values.shape[2:]
         flat = values.reshape(-1, *shape)
-        for statistic, estimate, truth, mcse in (
-            ("mean", flat.mean(axis=0), reference[name].mean, mcse_mean[name].values),
-            ("sd", flat.std(axis=0, ddof=1), reference[name].sd, mcse_sd[name].values),
+        for statistic, estimate, truth, mcse, mcse_ref in (
+            (
+                "mean",
+                flat.mean(axis=0),
+                ref.mean,
+                mcse_mean[name].values,
+                getattr(ref, "mcse_mean", None),
+            ),
+            (
+                "sd",
+                flat.std(axis=0, ddof=1),
+                ref.sd,
+                mcse_sd[name].values,
+                getattr(ref, "mcse_sd", None),
+            ),
         ):
             estimate = np.broadcast_to(estimate, shape)
             truth = np.broadcast_to(np.asarray(truth, float), shape)
             mcse = np.broadcast_to(mcse, shape)
-            for label, e, t, m in zip(
-                _labels(name, shape), estimate.ravel(), truth.ravel(), mcse.ravel(), strict=True
+            mcse_ref = np.broadcast_to(np.asarray(0.0 if mcse_ref is None else mcse_ref), shape)
+            for label, e, t, m, r in zip(
+                _labels(name, shape),
+                estimate.ravel(),
+                truth.ravel(),
+                mcse.ravel(),
+                mcse_ref.ravel(),
+                strict=True,
             ):
-                if np.isnan(m):  # ArviZ could not estimate the MCSE: no verdict
+                se = np.hypot(m, r)
+                if np.isnan(se):  # ArviZ could not estimate an MCSE: no verdict
                     z = np.nan
                 else:
-                    z = (e - t) / m if m > 0 else (0.0 if e == t else np.inf)
+                    z = (e - t) / se if se > 0 else (0.0 if e == t else np.inf)
                 rows.append(
                     {
                         "parameter": label,
@@ -169,10 +205,23 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
                         "estimate": float(e),
                         "truth": float(t),
                         "mcse": float(m),
+                        "mcse_reference": float(r),
                         "z": float(z),
                     }
                 )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_Z_COLUMNS)
+
+
+def _sd_ratio_worst(z: pd.DataFrame) -> float:
+    # The ratio farthest from 1 on the log scale, so that half as wide (0.5) and twice as
+    # wide (2) count the same; 0 / 0 (a stuck chain against a point mass) says nothing.
+    sd = z[z["statistic"] == "sd"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = sd["estimate"].to_numpy(float) / sd["truth"].to_numpy(float)
+        ratio = ratio[~np.isnan(ratio)]
+        if not ratio.size:
+            return float("nan")
+        return float(ratio[np.argmax(np.abs(np.log(ratio)))])
 
 
 def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
@@ -205,10 +254,12 @@ def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
         "sampling_seconds": sampling,
         "ess_bulk_per_second": ess_min / sampling if sampling > 0 else float("nan"),
         "max_abs_z": float("nan"),
+        "sd_ratio_worst": float("nan"),
     }
     if reference:
-        z = z_scores(idata, reference)["z"].abs()
-        row["max_abs_z"] = float(z.max()) if len(z) else float("nan")
+        z = z_scores(idata, reference)
+        row["max_abs_z"] = float(z["z"].abs().max()) if len(z) else float("nan")
+        row["sd_ratio_worst"] = _sd_ratio_worst(z)
     return row
 
 
@@ -222,7 +273,11 @@ def compare(
     idatas : mapping of str to InferenceData
         Runs keyed by a label (e.g. ``"nuts:pymc/seed=3"``).
     reference : mapping of str to :class:`models.Exact`, optional
-        Exact posterior moments (``spec.exact(data)``); without it ``max_abs_z`` is NaN.
+        The posterior to compare against: exact moments (``spec.exact(data)``), or a
+        Monte Carlo reference (:func:`diagnostics.reference`, a long NUTS run, or
+        :func:`diagnostics.load_reference`, a user's draws), whose own Monte Carlo error
+        :func:`z_scores` adds to the run's. Without it ``max_abs_z`` and
+        ``sd_ratio_worst`` are NaN.
 
     Returns
     -------
@@ -233,7 +288,17 @@ def compare(
         ``acceptance_rate`` (mean), ``compile_seconds``, ``sampling_seconds``,
         ``ess_bulk_per_second`` (``ess_bulk_min / sampling_seconds``) and
         ``max_abs_z``, the worst bias of a posterior mean or sd against the
-        reference in Monte Carlo standard errors (:func:`z_scores`).
+        reference in Monte Carlo standard errors (:func:`z_scores`), and
+        ``sd_ratio_worst``, the run's posterior sd over the reference's for the element
+        where that ratio is farthest from 1 on the log scale (0.5: that element's
+        posterior is half as wide as it should be; 2: twice as wide).
+
+    Notes
+    -----
+    ``max_abs_z`` says whether a difference is real (beyond Monte Carlo noise);
+    ``sd_ratio_worst`` says how large it is, in the one way that matters most for
+    uncertainty: a sampler that explores too narrowly (a stuck chain, a variational
+    approximation's underdispersion) shows a ratio below 1 however long it runs.
 
     See Also
     --------

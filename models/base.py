@@ -51,12 +51,19 @@ class Exact:
         ``None`` where only the moments are known.
     cov : ndarray, optional
         Joint covariance of the flattened variable where it is known.
+    mcse_mean, mcse_sd : ndarray, optional
+        Monte Carlo standard error of ``mean`` and of ``sd`` (the variable's shape) when
+        the reference is itself a Monte Carlo estimate (a long sampler run, a user's
+        draws); ``None`` for a closed form, whose moments carry no Monte Carlo error.
+        A comparison against the reference then adds this error to the run's own.
     """
 
     mean: np.ndarray
     sd: np.ndarray
     marginals: Sequence[Any] | None = None
     cov: np.ndarray | None = None
+    mcse_mean: np.ndarray | None = None
+    mcse_sd: np.ndarray | None = None
 
     @classmethod
     def from_scipy(cls, dist: Any) -> Exact:

@@ -59,6 +59,7 @@ REFERENCE = {
     "x": Exact(MEAN, SD),
     "s": Exact.from_scipy(stats.norm(1.0, 3.0)),
 }
+Z_COLUMNS = ["parameter", "statistic", "estimate", "truth", "mcse", "mcse_reference", "z"]
 
 
 # ----------------------------------------------------------------------------- compare
@@ -106,6 +107,30 @@ def test_compare_max_abs_z_against_a_reference():
     )
     assert table.loc["good", "max_abs_z"] < 4
     assert table.loc["too-narrow", "max_abs_z"] > 10
+    # The worst sd ratio: about 1 for the right width, 0.8 for the narrow run, each
+    # within 4 of its relative Monte Carlo errors (the closed form has none).
+    for label, factor in (("good", 1.0), ("too-narrow", 0.8)):
+        z = z_scores(runs[label], REFERENCE)
+        sd = z[z.statistic == "sd"]
+        tol = 4 * (sd.mcse / sd.estimate).max()
+        assert table.loc[label, "sd_ratio_worst"] == pytest.approx(factor, rel=tol)
+
+
+def test_sd_ratio_worst_is_the_ratio_farthest_from_one_on_the_log_scale():
+    # Element 0 twice as wide (|log 2| = 0.69), element 1 0.6 as wide (|log 0.6| = 0.51):
+    # the worst is 2, though 0.6 is farther from 1 on the ratio's own scale.
+    rng = np.random.default_rng(12)
+    z = rng.standard_normal((2, 500, 2))
+    z = (z - z.mean(axis=(0, 1))) / z.reshape(-1, 2).std(axis=0, ddof=1)  # sd exactly 1
+    idata = az.from_dict(posterior={"x": z * np.array([2.0, 0.6])})
+    table = compare({"run": idata}, {"x": Exact(np.zeros(2), np.ones(2))})
+    assert table.loc["run", "sd_ratio_worst"] == pytest.approx(2.0)
+    narrower = compare({"run": idata}, {"x": Exact(np.zeros(2), np.array([1.0, 6.0]))})
+    assert narrower.loc["run", "sd_ratio_worst"] == pytest.approx(0.1)
+    # Only parameters in both count; without a reference there is no ratio.
+    only_absent = compare({"run": idata}, {"y": Exact(np.zeros(2), np.ones(2))})
+    assert np.isnan(only_absent.loc["run", "sd_ratio_worst"])
+    assert np.isnan(compare({"run": idata}).loc["run", "sd_ratio_worst"])
 
 
 def test_compare_on_sampler_runs(run_cache):
@@ -116,6 +141,8 @@ def test_compare_on_sampler_runs(run_cache):
     assert list(table.sampler) == list(runs)
     assert (table.seed == 0).all()
     assert (table.max_abs_z < 4).all()
+    # Against the closed form the posterior sd is right to within a few percent.
+    assert (abs(np.log(table.sd_ratio_worst)) < 0.1).all()
     assert (table.rhat_max < 1.05).all()
     assert (table.sampling_seconds > 0).all()
     np.testing.assert_allclose(
@@ -129,10 +156,12 @@ def test_compare_on_sampler_runs(run_cache):
 def test_z_scores_small_against_the_truth():
     idata = iid_run(4)
     z = z_scores(idata, REFERENCE)
-    assert list(z.columns) == ["parameter", "statistic", "estimate", "truth", "mcse", "z"]
+    assert list(z.columns) == Z_COLUMNS
     assert sorted(z.parameter.unique()) == ["s", "x[0]", "x[1]", "x[2]"]
     assert len(z) == 8 and set(z.statistic) == {"mean", "sd"}
     assert z.z.abs().max() < 4, z
+    # A closed form carries no Monte Carlo error of its own.
+    assert (z.mcse_reference == 0).all()
     # The MCSE is ArviZ's, and z is the bias in MCSEs.
     mcse = az.mcse(idata, var_names=["x"], method="mean").x.values
     means = z[(z.statistic == "mean") & z.parameter.str.startswith("x")]
@@ -153,6 +182,29 @@ def test_z_scores_negative_controls():
     narrow = z_scores(iid_run(5, sd_factor=0.8), REFERENCE)
     sd_rows = narrow[(narrow.statistic == "sd") & narrow.parameter.str.startswith("x")]
     assert (sd_rows.z < -10).all(), sd_rows
+
+
+def test_z_scores_add_the_reference_mcse_to_the_runs():
+    # A reference that is itself a Monte Carlo estimate carries its own error, and the
+    # difference of two independent estimates has the sum of their variances.
+    idata = iid_run(13)
+    exact = z_scores(idata, REFERENCE)
+    mcse_ref = np.array([0.01, 0.02, 0.03])
+    noisy_ref = {"x": Exact(MEAN, SD, mcse_mean=mcse_ref, mcse_sd=2 * mcse_ref)}
+    noisy = z_scores(idata, noisy_ref)
+    assert list(noisy.columns) == Z_COLUMNS
+    x = exact[exact.parameter.str.startswith("x")].reset_index(drop=True)
+    np.testing.assert_array_equal(noisy.mcse, x.mcse)  # the run's own MCSE is unchanged
+    np.testing.assert_array_equal(noisy.mcse_reference, np.r_[mcse_ref, 2 * mcse_ref])
+    combined = np.hypot(x.mcse, noisy.mcse_reference)
+    np.testing.assert_allclose(noisy.z, x.z * x.mcse / combined)
+    assert (noisy.z.abs() < x.z.abs()).all()
+    # Negative control: a truth off by 10 combined standard errors is still flagged.
+    se = combined[1]
+    shifted = {"x": Exact(MEAN + 10 * se * np.eye(3)[1], SD, mcse_mean=mcse_ref, mcse_sd=mcse_ref)}
+    z = z_scores(idata, shifted).set_index(["parameter", "statistic"])
+    assert z.loc[("x[1]", "mean"), "mcse_reference"] == mcse_ref[1]
+    assert abs(z.loc[("x[1]", "mean"), "z"]) > 6
 
 
 def test_z_scores_account_for_autocorrelation():
@@ -178,7 +230,7 @@ def test_z_scores_skip_absent_variables():
     assert set(z.parameter) == {"s"}
     empty = z_scores(idata, {"not_here": REFERENCE["s"]})
     assert empty.empty
-    assert list(empty.columns) == ["parameter", "statistic", "estimate", "truth", "mcse", "z"]
+    assert list(empty.columns) == Z_COLUMNS
 
 
 # ----------------------------------------------------------------------------- moments
@@ -287,7 +339,8 @@ def test_constant_draws_give_nan_where_arviz_does():
 
 def test_public_names():
     assert diagnostics.COMPARE_COLUMNS == COMPARE_COLUMNS
-    assert COMPARE_COLUMNS[-1] == "max_abs_z" and len(set(COMPARE_COLUMNS)) == 11
+    assert COMPARE_COLUMNS[-2:] == ("max_abs_z", "sd_ratio_worst")
+    assert len(set(COMPARE_COLUMNS)) == 12
     assert diagnostics.verdict is verdict and diagnostics.Verdict is Verdict
     # Vehtari et al. (2021) and the 4-MCSE bias bound.
     assert (RHAT_MAX, ESS_MIN, Z_MAX) == (1.01, 400, 4.0)
