@@ -16,10 +16,10 @@ import pymc as pm
 def model(school, score):
     n_schools = int(school.max()) + 1
     with pm.Model(coords={"school": range(n_schools)}) as m:
-        mu = pm.Normal("mu", 0.0, 10.0)
-        tau = pm.HalfNormal("tau", 5.0)
+        mu = pm.Normal("mu", 50.0, 20.0)
+        tau = pm.HalfNormal("tau", 10.0)
         z = pm.Normal("z", 0.0, 1.0, dims="school")
         theta = pm.Deterministic("theta", mu + tau * z, dims="school")
-        sigma = pm.HalfNormal("sigma", 5.0)
+        sigma = pm.HalfNormal("sigma", 20.0)
         pm.Normal("score", theta[school], sigma, observed=score)
     return m

@@ -410,6 +410,15 @@ def compare(
     target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
     column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="What max_abs_z and sd_ratio_worst measure against: 'long' (a long NUTS run, "
+            "checked for convergence, computed once and kept as DIR/reference.nc) or a "
+            "netCDF of your own draws (e.g. from Stan via ArviZ). Default: the closed-form "
+            "posterior where the model has one, else none."
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -441,8 +450,11 @@ def compare(
         target_model.source.get("script", ""),
         target_model.source.get("script_sha256", ""),
     )
+    if reference is not None and reference != "long" and not Path(reference).is_file():
+        raise BadInput(f"--reference takes 'long' or a netCDF file; no such file: {reference}")
     with user_input():
         gspec = grid.prepare(out, gspec)
+    ref = _reference(reference, spec, payload, out)
     n_runs = len(gspec.samplers) * len(gspec.seeds)
     todo = sum(not grid.run_file(out, s, k).exists() for s in gspec.samplers for k in gspec.seeds)
     with _progress() as bar, _executor_errors():
@@ -464,16 +476,42 @@ def compare(
             on_start=lambda where: bar.console.print(f"running {todo} run(s) {where}"),
             workers=_workers(workers, todo),
             scheduler=scheduler,
+            reference=ref,
         )
     grid.write_table(out, table)
-    reference = spec.exact(payload) if spec.exact else None
-    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers), reference)
+    if ref is None and spec.exact is not None:
+        ref = spec.exact(payload)
+    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers), ref)
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
     failed = table[table["error"] != ""]
     if len(failed):
         _console().print(f"{len(failed)} run(s) failed; see the error column of comparison.csv")
         raise typer.Exit(1)
+
+
+def _reference(choice: str | None, spec, data, out: Path):
+    """``--reference``: None, a user's draws, or the long run (cached in ``out``)."""
+    from .. import diagnostics
+
+    if choice is None:
+        return None
+    try:
+        if choice != "long":
+            return diagnostics.load_reference(choice)
+        cached = out / "reference.nc"
+        if cached.exists():
+            return diagnostics.load_reference(cached)
+        _console().print(f"reference: a long NUTS run, 4 chains x 5000 draws -> {cached}")
+        with user_input():
+            # A reference trades speed for care: smaller steps, fewer divergences.
+            ref = diagnostics.reference(
+                spec, data=data, target_accept=0.95, progress=sys.stderr.isatty()
+            )
+        ref.save(cached)
+        return ref
+    except diagnostics.BadReference as err:
+        raise BadInput(str(err)) from None
 
 
 @app.command()
