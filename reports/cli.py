@@ -7,6 +7,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -119,6 +120,22 @@ def _spec(name: str):
         return models.get(name)
 
 
+def _provenance(ctx: typer.Context, *, seed: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_page.provenance` of this command: the arguments :func:`main` was given
+    and the seconds since it started (both kept in the Click context's ``obj``)."""
+    from .run_page import provenance
+
+    state = ctx.obj if isinstance(ctx.obj, dict) else {}
+    argv = state.get("argv")
+    started = state.get("started")
+    return provenance(
+        None if argv is None else ["bayesmin", *argv],
+        seed=seed,
+        timings=None if started is None else {"total": time.perf_counter() - started},
+        extra=extra,
+    )
+
+
 # -------------------------------------------------------------------------- commands
 
 
@@ -167,6 +184,7 @@ OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
     out: OutOpt,
     data: Annotated[Path | None, typer.Option(help="CSV file; omit for built-in data.")] = None,
@@ -233,6 +251,15 @@ def fit(
         **lengths,
         seed=seed,
         progress=sys.stderr.isatty(),
+        provenance=lambda: _provenance(
+            ctx,
+            seed=seed,
+            extra={
+                "method": method,
+                "data": str(data) if data else "built-in",
+                **({} if method in ("exact", *fitting.POINT_FITS) else lengths),
+            },
+        ),
     )
     for path in written:
         typer.echo(str(path))
@@ -312,6 +339,7 @@ def _executor_errors():
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
     out: OutOpt,
     samplers: Annotated[str, typer.Option(help="Comma-separated, e.g. nuts,nuts:pymc.")] = "nuts",
@@ -328,7 +356,7 @@ def compare(
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     from .. import inference, models
-    from . import compare_page, grid
+    from . import grid, run_page
 
     spec = _spec(model)
     with user_input():
@@ -379,7 +407,26 @@ def compare(
         )
     grid.write_table(out, table)
     reference = spec.exact(payload) if spec.exact else None
-    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers), reference)
+    run_page.write_compare_page(
+        out,
+        spec.name,
+        runs,
+        table,
+        list(gspec.samplers),
+        reference,
+        provenance=_provenance(
+            ctx,
+            seed=", ".join(map(str, gspec.seeds)),
+            extra={
+                "samplers": ", ".join(gspec.samplers),
+                "draws": gspec.draws,
+                "tune": gspec.tune,
+                "chains": gspec.chains,
+                "data": str(data) if data else "built-in",
+                "reference": "closed form" if reference else "none",
+            },
+        ),
+    )
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
     failed = table[table["error"] != ""]
@@ -390,6 +437,7 @@ def compare(
 
 @app.command()
 def sbc(
+    ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Registry name (see `bayesmin list`).")],
     out: OutOpt,
     sampler: Annotated[str, typer.Option(help="Sampler spelling, e.g. mh or nuts.")] = "nuts",
@@ -472,7 +520,17 @@ def sbc(
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
         )
     sbc_run.write_tables(out, ranks, summary)
-    sbc_run.write_page(out, run_spec, ranks, summary, errors)
+    settings = ("sampler", "sims", "draws", "tune", "chains", "ranked_draws")
+    sbc_run.write_page(
+        out,
+        run_spec,
+        ranks,
+        summary,
+        errors,
+        provenance=_provenance(
+            ctx, seed=run_spec.seed, extra={k: getattr(run_spec, k) for k in settings}
+        ),
+    )
     for name in ("ranks.csv", "summary.csv", "index.html"):
         typer.echo(str(out / name))
     if len(summary):
@@ -522,8 +580,10 @@ def main(argv: list[str] | None = None) -> int:
     from .executor import quiet_libraries
 
     quiet_libraries()
+    # What the pages' provenance records: the arguments as given, the command's start.
+    state = {"argv": list(sys.argv[1:] if argv is None else argv), "started": time.perf_counter()}
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="bayesmin")
+        result = app(args=argv, standalone_mode=False, prog_name="bayesmin", obj=state)
     except BadInput as err:
         print(f"bayesmin: error: {err}", file=sys.stderr)
         return 2
