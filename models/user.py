@@ -478,14 +478,24 @@ def _container_signature(containers: Mapping[str, Any]) -> Callable:
     return containers_of
 
 
+def _aligned(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with every NumPy array aligned in memory: arrays unpickled in a worker
+    process (a grid's run shipped by Dask) can sit at unaligned addresses, which
+    PyTensor's C code refuses; a copy is aligned."""
+    return {
+        k: v.copy() if isinstance(v, np.ndarray) and not v.flags.aligned else v
+        for k, v in data.items()
+    }
+
+
 def _functions(kind: str, obj: Any) -> dict[str, Any]:
     if kind == "numpyro":
         return {"numpyro": obj}
     if kind == "pymc_function":
-        return {"pymc": lambda data: obj(**data)}
+        return {"pymc": lambda data: obj(**_aligned(data))}
     # A copy with the containers set (models.with_data), so the user's model itself is
     # never changed; without data, the model as the script built it.
-    return {"pymc": lambda data: with_data(obj, data) if data else obj}
+    return {"pymc": lambda data: with_data(obj, _aligned(data)) if data else obj}
 
 
 def digest_of(path: str | os.PathLike) -> str:

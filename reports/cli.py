@@ -7,6 +7,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -180,6 +181,22 @@ def _check_samplers(model: Model, samplers: list[str]) -> None:
             )
 
 
+def _provenance(ctx: typer.Context, *, seed: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_page.provenance` of this command: the arguments :func:`main` was given
+    and the seconds since it started (both kept in the Click context's ``obj``)."""
+    from .run_page import provenance
+
+    state = ctx.obj if isinstance(ctx.obj, dict) else {}
+    argv = state.get("argv")
+    started = state.get("started")
+    return provenance(
+        None if argv is None else ["bayesmin", *argv],
+        seed=seed,
+        timings=None if started is None else {"total": time.perf_counter() - started},
+        extra=extra,
+    )
+
+
 # -------------------------------------------------------------------------- commands
 
 
@@ -248,6 +265,7 @@ DataOpt = Annotated[
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     model: ModelArg,
     out: OutOpt,
     data: DataOpt = None,
@@ -320,6 +338,16 @@ def fit(
         seed=seed,
         progress=sys.stderr.isatty(),
         origin=chosen.source,
+        provenance=lambda: _provenance(
+            ctx,
+            seed=seed,
+            extra={
+                "method": method,
+                "data": str(data) if data else "built-in",
+                **chosen.source,
+                **({} if method in ("exact", *fitting.POINT_FITS) else lengths),
+            },
+        ),
     )
     for path in written:
         typer.echo(str(path))
@@ -399,6 +427,7 @@ def _executor_errors():
 
 @app.command()
 def compare(
+    ctx: typer.Context,
     model: ModelArg,
     out: OutOpt,
     samplers: Annotated[str, typer.Option(help="Comma-separated, e.g. nuts,nuts:pymc.")] = "nuts",
@@ -424,7 +453,7 @@ def compare(
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     from .. import inference, models
-    from . import compare_page, grid
+    from . import grid, run_page
 
     with user_input():
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
@@ -481,13 +510,39 @@ def compare(
     grid.write_table(out, table)
     if ref is None and spec.exact is not None:
         ref = spec.exact(payload)
-    compare_page.write_page(out, spec.name, runs, table, list(gspec.samplers), ref)
+    run_page.write_compare_page(
+        out,
+        spec.name,
+        runs,
+        table,
+        list(gspec.samplers),
+        ref,
+        provenance=_provenance(
+            ctx,
+            seed=", ".join(map(str, gspec.seeds)),
+            extra={
+                "samplers": ", ".join(gspec.samplers),
+                "draws": gspec.draws,
+                "tune": gspec.tune,
+                "chains": gspec.chains,
+                "data": str(data) if data else "built-in",
+                **target_model.source,
+                "reference": _reference_label(reference, ref),
+            },
+        ),
+    )
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
     failed = table[table["error"] != ""]
     if len(failed):
         _console().print(f"{len(failed)} run(s) failed; see the error column of comparison.csv")
         raise typer.Exit(1)
+
+
+def _reference_label(choice: str | None, ref: Any) -> str:
+    if ref is None:
+        return "none"
+    return getattr(ref, "source", None) or ("closed form" if choice is None else str(choice))
 
 
 def _reference(choice: str | None, spec, data, out: Path):
@@ -516,6 +571,7 @@ def _reference(choice: str | None, spec, data, out: Path):
 
 @app.command()
 def sbc(
+    ctx: typer.Context,
     model: ModelArg,
     out: OutOpt,
     sampler: Annotated[str, typer.Option(help="Sampler spelling, e.g. mh or nuts.")] = "nuts",
@@ -610,7 +666,17 @@ def sbc(
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
         )
     sbc_run.write_tables(out, ranks, summary)
-    sbc_run.write_page(out, run_spec, ranks, summary, errors)
+    settings = ("sampler", "sims", "draws", "tune", "chains", "ranked_draws")
+    sbc_run.write_page(
+        out,
+        run_spec,
+        ranks,
+        summary,
+        errors,
+        provenance=_provenance(
+            ctx, seed=run_spec.seed, extra={k: getattr(run_spec, k) for k in settings}
+        ),
+    )
     for name in ("ranks.csv", "summary.csv", "index.html"):
         typer.echo(str(out / name))
     if len(summary):
@@ -660,8 +726,10 @@ def main(argv: list[str] | None = None) -> int:
     from .executor import quiet_libraries
 
     quiet_libraries()
+    # What the pages' provenance records: the arguments as given, the command's start.
+    state = {"argv": list(sys.argv[1:] if argv is None else argv), "started": time.perf_counter()}
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="bayesmin")
+        result = app(args=argv, standalone_mode=False, prog_name="bayesmin", obj=state)
     except BadInput as err:
         print(f"bayesmin: error: {err}", file=sys.stderr)
         return 2

@@ -152,7 +152,11 @@ def ess_per_second_bars(table: pd.DataFrame):
 def forest(runs: Mapping[str, az.InferenceData], var_names=None):
     """Every run's 94% HDI side by side (ArviZ forest plot)."""
     labels = list(runs)
-    fig, ax = subplots(figsize=(7, 1.2 + 0.35 * len(labels) * max(1, len(var_names or [1]))))
+    # One row per scalar element and run (combined chains): size the figure by them.
+    post = runs[labels[0]].posterior
+    names = list(var_names) if var_names is not None else list(post.data_vars)
+    rows = sum(int(np.prod(post[v].shape[2:], dtype=int)) for v in names) * len(labels)
+    fig, ax = subplots(figsize=(7, 1.4 + 0.22 * rows))
     az.plot_forest(
         [runs[k] for k in labels],
         model_names=labels,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,6 +25,7 @@ from ..inference.evidence import RVR
 from ..models import glad as glad_model
 from ..models import linear_regression as lr
 from .html import write_atomic
+from .run_page import write_fit_page
 
 # Models whose weight vector ``w`` has one entry per column of the user's design, so it
 # can be labelled by the feature names.
@@ -374,12 +375,16 @@ def fit_and_write(
     seed: int,
     progress: bool = True,
     origin: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc``,
     ``estimates.csv`` (regression: MLE, MAP and posterior per feature) or the EM tables
     (``method="em"`` or ``"evidence"``: the :data:`POINT_FITS` tables as CSV, their
-    ``info`` in ``fit.json``). ``origin`` (a user's model: its script and data files with
-    their SHA-256) goes into ``fit.json``.
+    ``info`` in ``fit.json``); last the diagnostics page ``index.html``
+    (:func:`reports.run_page.write_fit_page`). ``origin`` (a user's model: its script and
+    data files with their SHA-256) goes into ``fit.json``. ``provenance`` ends the page: a
+    record of :func:`reports.run_page.provenance`, or a function making one when the page
+    is written (so that its timings include the fit).
     Nothing is written before the fit has succeeded."""
     out = Path(out)
     meta: dict[str, Any] = {
@@ -438,4 +443,14 @@ def fit_and_write(
         written.append(out / "posterior.nc")
     for name, content in files.items():
         written.append(write_atomic(out / name, content))
+    written.append(
+        write_fit_page(
+            out,
+            spec.name,
+            summary=summary,
+            idata=idata,
+            method=method,
+            provenance=provenance() if callable(provenance) else provenance,
+        )
+    )
     return written

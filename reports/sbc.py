@@ -200,10 +200,14 @@ def write_page(
     ranks: pd.DataFrame,
     summary: pd.DataFrame,
     errors: Mapping[int, str],
+    *,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """``DIR/index.html``: verdicts, the summary table, rank histograms, ECDF differences."""
+    """``DIR/index.html``: verdicts, the summary table, rank histograms, ECDF differences,
+    and the provenance (:func:`reports.run_page.provenance`) where it is given."""
     from . import figures
     from .html import Section, render
+    from .run_page import provenance_section
 
     section = Section(f"Simulation-based calibration: {spec.model} with {spec.sampler}", out)
     section.text(
@@ -249,4 +253,5 @@ def write_page(
             pd.DataFrame({"error": errors}).rename_axis("simulation"),
             "Failed simulations (retried on the next run).",
         )
-    return write_atomic(out / "index.html", render([section], title=f"bayesmin sbc — {spec.model}"))
+    sections = [section, provenance_section(out, provenance)]
+    return write_atomic(out / "index.html", render(sections, title=f"bayesmin sbc — {spec.model}"))

@@ -59,7 +59,7 @@ def test_list_names_models_samplers_and_topics(capsys):
         assert word in out
 
 
-def test_fit_conjugate_writes_the_closed_form_posterior(files, tmp_path, capsys):
+def test_fit_conjugate_writes_the_closed_form_posterior(files, tmp_path, capsys, page_checker):
     out = tmp_path / "fit"
     code, _, err = run(
         [
@@ -85,6 +85,9 @@ def test_fit_conjugate_writes_the_closed_form_posterior(files, tmp_path, capsys)
     meta = json.loads((out / "fit.json").read_text())
     assert meta["posterior"]["lam"]["family"] == "gamma"
     assert meta["n_observations"] == 4
+    # The page, ending with the command that made it.
+    page = page_checker(out / "index.html")
+    assert f"bayesmin fit gamma_poisson --data {files['counts']} --set a=2" in page.text
 
 
 def test_fit_regression_names_features_and_writes_mle_map_posterior(files, tmp_path, capsys):
@@ -126,9 +129,9 @@ def test_fit_regression_without_intercept_names_the_design_it_fits(files, tmp_pa
     assert pd.read_csv(out / "summary.csv").parameter.tolist() == ["w[x1]", "w[x2]"]
 
 
-def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys):
+def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys, page_checker):
     out = tmp_path / "nuts"
-    code, _, err = run(
+    code, printed, err = run(
         [
             "fit",
             "normal_normal",
@@ -152,6 +155,15 @@ def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys)
     assert idata.posterior["mu"].shape == (2, 300)
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "sd", "median", "mode", "r_hat"} <= set(summary.columns)
+    assert printed.split() == [str(out / n) for n in
+                               ("posterior.nc", "summary.csv", "fit.json", "index.html")]  # fmt: skip
+    # The page: the run's verdict, its worst-mixing plots, NUTS's energy and divergences.
+    page = page_checker(out / "index.html")
+    assert "<code>nuts:pymc</code>: <span" in page.text
+    for kind in ("trace", "rank", "ess-evolution", "autocorr", "energy"):
+        assert any(src.startswith(f"figures/fit_{kind}-nuts-pymc") for src in page.images)
+    assert "One parameter, no pair plot" in page.text  # normal_normal has only mu
+    assert "seconds: total" in page.text and "version: pymc" in page.text
 
 
 BAD = [
@@ -258,7 +270,7 @@ GRID = [
 
 @pytest.mark.slow
 def test_compare_writes_contract_table_and_resumes_without_recomputing(
-    tmp_path, capsys, monkeypatch
+    tmp_path, capsys, monkeypatch, page_checker
 ):
     out = tmp_path / "cmp"
     code, _, err = run(["compare", "gamma_poisson", *GRID, "--seeds", "0-1", "--out", out], capsys)
@@ -270,8 +282,9 @@ def test_compare_writes_contract_table_and_resumes_without_recomputing(
     assert len(table) == 4 and table.index.is_unique
     assert (table["error"].fillna("") == "").all()
     assert table["max_abs_z"].notna().all()
-    page = (out / "index.html").read_text()
+    page = page_checker(out / "index.html").text
     assert "interquartile" in page and "Verdict per sampler" in page
+    assert "bayesmin compare gamma_poisson" in page and "<code>nuts:pymc/seed=1</code>" in page
     for figure in ("compare_bias.png", "compare_forest.png", "compare_ess-per-second.png"):
         assert (out / "figures" / figure).stat().st_size > 0
     runs = sorted((out / "runs").glob("*.nc"))
@@ -349,7 +362,7 @@ def test_report_topic_2_builds_a_page_with_figures(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeypatch):
+def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeypatch, page_checker):
     out = tmp_path / "sbc"
     args = ["sbc", "normal_normal", "--sampler", "mh", "--sims", 10, "--chains", 2,
             "--draws", 300, "--tune", 300, "--workers", 0, "--save-runs", "--out", out]  # fmt: skip
@@ -362,7 +375,8 @@ def test_sbc_writes_ranks_summary_and_page_and_resumes(tmp_path, capsys, monkeyp
     assert {"parameter", "n_sims", "p_value", "calibrated"} <= set(summary.columns)
     assert summary["n_sims"].tolist() == [10]
     assert len(list((out / "sims").glob("*.nc"))) == 10
-    assert "calibration" in (out / "index.html").read_text()
+    page = page_checker(out / "index.html").text
+    assert "calibration" in page and "<pre><code>bayesmin sbc normal_normal" in page
 
     from bayesmin.diagnostics import sbc as sbc_diagnostics
 

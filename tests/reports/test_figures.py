@@ -36,12 +36,17 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     import pandas as pd
 
-    from bayesmin.reports import figures
+    from bayesmin.reports import figures, run_page
 
     rng = np.random.default_rng(0)
     idata = az.from_dict(
-        posterior={"mu": rng.normal(size=(2, 60)), "theta": rng.normal(size=(2, 60, 3))}
+        posterior={"mu": rng.normal(size=(2, 60)), "theta": rng.normal(size=(2, 60, 3))},
+        sample_stats={
+            "diverging": rng.random((2, 60)) < 0.05,
+            "energy": rng.normal(size=(2, 60)),
+        },
     )
+    worst = ["theta[1]", "mu", "theta[2]"]
     table = pd.DataFrame(
         {
             "sampler": ["a", "b"],
@@ -58,6 +63,12 @@ SCRIPT = textwrap.dedent(
         "forest": figures.forest({"a": idata, "b": idata}),
         "bars": figures.ess_per_second_bars(table),
         "ecdf": figures.sbc_ecdf_difference(ranks, 9),
+        "worst_trace": run_page.trace_figure(idata, worst),
+        "worst_rank": run_page.rank_figure(idata, worst),
+        "ess_evolution": run_page.ess_evolution_figure(idata, worst, 400),
+        "autocorr": run_page.autocorr_figure(idata, worst),
+        "energy": run_page.energy_figure(idata),
+        "pair": run_page.pair_figure(idata, worst),
     }
     out = pathlib.Path(sys.argv[1])
     for name, fig in drawn.items():
@@ -95,6 +106,10 @@ def test_reports_draw_without_pyplot_or_a_backend_switch(tmp_path):
     # ArviZ drew on the axes it was given: two variables -> 2 x 2 trace panels, and one
     # rank panel per scalar element (mu, theta[0..2]).
     assert result["axes"]["trace"] == 4 and result["axes"]["rank"] == 4
+    # The run page's figures: one row or panel per parameter asked for (three of the four),
+    # per chain for autocorrelations; a lower-triangle pair grid.
+    assert result["axes"]["worst_trace"] == 6 and result["axes"]["worst_rank"] == 3
+    assert result["axes"]["autocorr"] == 6 and result["axes"]["pair"] == 3
     for name in result["axes"]:
         assert (tmp_path / f"{name}.png").read_bytes().startswith(b"\x89PNG")
 
