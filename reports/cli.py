@@ -6,6 +6,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from contextlib import contextmanager
@@ -95,6 +96,26 @@ def _load(spec, data: Path | None, target=None, column=None, settings=None):
 
     with user_input():
         return load_data(spec, data, target=target, column=column, settings=settings)
+
+
+def _options(items: list[str] | None) -> dict[str, Any]:
+    """``--option KEY=VALUE`` as sampler options: numbers, true/false, or text."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(
+                f"--option takes KEY=VALUE (e.g. --option target_accept=0.95), got {item!r}"
+            )
+        text = value.strip()
+        try:
+            parsed = json.loads(text.lower() if text.lower() in ("true", "false") else text)
+        except ValueError:
+            parsed = text
+        out[key.strip()] = parsed
+    return out
 
 
 def _run_lengths(**lengths: int) -> dict[str, int]:
@@ -439,6 +460,14 @@ def compare(
     target: Annotated[str | None, typer.Option(help="Regression: the target column.")] = None,
     column: Annotated[str | None, typer.Option(help="One-column models: which column.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A sampler option KEY=VALUE, given to every sampler of the grid that takes "
+            "it (e.g. --option target_accept=0.95); repeatable. `bayesmin list` names the "
+            "samplers; an option no sampler takes is an error."
+        ),
+    ] = None,
     reference: Annotated[
         str | None,
         typer.Option(
@@ -461,6 +490,14 @@ def compare(
             raise BadInput("--samplers is empty; e.g. --samplers nuts,nuts:pymc")
         seed_list = grid.parse_seeds(seeds)
     lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
+    sampler_options = _options(option)
+    taken = {k for s in chosen for k in grid.options_for(s, sampler_options)}
+    unknown = sorted(set(sampler_options) - taken)
+    if unknown:
+        raise BadInput(
+            f"no sampler of {', '.join(chosen)} takes the option(s) {', '.join(unknown)}; "
+            "see each sampler's options with inference.sampler_options"
+        )
     target_model = _model(model, data, target, column, set_)
     spec, payload = target_model.spec, target_model.data
     with user_input():
@@ -478,6 +515,7 @@ def compare(
         models.fingerprint(payload),
         target_model.source.get("script", ""),
         target_model.source.get("script_sha256", ""),
+        json.dumps(sampler_options, sort_keys=True) if sampler_options else "",
     )
     if reference is not None and reference != "long" and not Path(reference).is_file():
         raise BadInput(f"--reference takes 'long' or a netCDF file; no such file: {reference}")
@@ -506,6 +544,7 @@ def compare(
             workers=_workers(workers, todo),
             scheduler=scheduler,
             reference=ref,
+            **sampler_options,
         )
     grid.write_table(out, table)
     if ref is None and spec.exact is not None:
@@ -525,6 +564,7 @@ def compare(
                 "draws": gspec.draws,
                 "tune": gspec.tune,
                 "chains": gspec.chains,
+                **sampler_options,
                 "data": str(data) if data else "built-in",
                 **target_model.source,
                 "reference": _reference_label(reference, ref),

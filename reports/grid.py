@@ -63,10 +63,11 @@ class GridSpec:
     data: str  # fingerprint
     script: str = ""  # a user's model: the file that defines it ...
     script_sha256: str = ""  # ... and the hash of its text
+    options: str = ""  # sampler options (--option), as sorted JSON
 
     def compatible(self, other: GridSpec) -> str | None:
         """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
-        return changed(self, other, ("model", "draws", "tune", "chains", "data"))
+        return changed(self, other, ("model", "draws", "tune", "chains", "data", "options"))
 
 
 def changed(new: Any, old: Any, keys: Sequence[str]) -> str | None:

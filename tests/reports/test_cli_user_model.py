@@ -45,7 +45,9 @@ def work(tmp_path, monkeypatch):
 SMALL = ["--draws", 200, "--tune", 200, "--chains", 2]
 
 
-def test_compare_records_the_script_and_refuses_a_resume_after_it_changed(work, capsys):
+def test_compare_records_the_script_and_refuses_a_resume_after_it_changed(
+    work, capsys, page_checker
+):
     argv = ["compare", "mine.py:model", "--data", "d.csv", "--samplers", "nuts", *SMALL]
     code, _out, err = run([*argv, "--out", "run"], capsys)
     assert code == 0, err
@@ -54,6 +56,8 @@ def test_compare_records_the_script_and_refuses_a_resume_after_it_changed(work, 
     assert manifest["script"] == str(work / "mine.py") and len(manifest["script_sha256"]) == 64
     table = pd.read_csv(work / "run" / "comparison.csv")
     assert table["ess_bulk_min"].notna().all() and (table["error"].isna()).all()
+    page = page_checker(work / "run" / "index.html")
+    assert page.images and "mine.py:model" in page.text and "script_sha256" in page.text
     # Same script, same data: resumes (nothing to compute).
     code, _, err = run([*argv, "--out", "run"], capsys)
     assert code == 0, err
@@ -143,3 +147,59 @@ def test_the_discrete_example_is_refused_by_gradient_samplers_up_front(
     code, _, err = run([*argv, "--out", "run"], capsys)
     assert code == 2 and "cannot sample the discrete variable(s) switchpoint" in err
     assert not (tmp_path / "run").exists()
+
+
+def _draws_file(path, chains, rng, a_sd=0.1):
+    import arviz as az
+
+    az.from_dict(
+        posterior={
+            "a": rng.normal(0.7, a_sd, (chains, 3000)),
+            "sigma": np.abs(rng.normal(0.5, 0.07, (chains, 3000))),
+        }
+    ).to_netcdf(path)
+    return path
+
+
+def test_compare_against_a_users_draws_fills_the_bias_columns(work, capsys):
+    rng = np.random.default_rng(3)
+    good = _draws_file(work / "ref.nc", 4, rng)
+    argv = ["compare", "mine.py:model", "--data", "d.csv", "--samplers", "nuts", *SMALL]
+    code, _, err = run([*argv, "--reference", good, "--out", "run"], capsys)
+    assert code == 0, err
+    table = pd.read_csv(work / "run" / "comparison.csv")
+    assert np.isfinite(table["max_abs_z"]).all() and np.isfinite(table["sd_ratio_worst"]).all()
+    # A reference the run disagrees with shows in the table: one twice as wide.
+    wide = _draws_file(work / "wide.nc", 4, rng, a_sd=0.2)
+    code, _, err = run([*argv, "--reference", wide, "--out", "run"], capsys)
+    again = pd.read_csv(work / "run" / "comparison.csv")
+    assert again["sd_ratio_worst"].iloc[0] < 0.8 * table["sd_ratio_worst"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("make", "needle"),
+    [
+        (lambda work: _draws_file(work / "one.nc", 1, np.random.default_rng(0)), "2 chains"),
+        (lambda work: work / "absent.nc", "no such file"),
+    ],
+    ids=["one chain", "missing"],
+)
+def test_a_bad_reference_file_exits_2_before_any_run(work, capsys, make, needle):
+    argv = ["compare", "mine.py:model", "--data", "d.csv", "--samplers", "nuts", *SMALL]
+    code, _, err = run([*argv, "--reference", make(work), "--out", "run"], capsys)
+    assert code == 2 and needle in err and err.strip().count("\n") == 0, err
+    assert not (work / "run" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_long_reference_is_computed_once_and_kept(work, capsys):
+    argv = ["compare", "mine.py:model", "--data", "d.csv", "--samplers", "mh", *SMALL]
+    code, _, err = run([*argv, "--reference", "long", "--out", "run"], capsys)
+    assert code == 0, err
+    kept = work / "run" / "reference.nc"
+    stamp = kept.stat().st_mtime_ns
+    code, _, err = run([*argv, "--seeds", "0-1", "--reference", "long", "--out", "run"], capsys)
+    assert code == 0, err
+    assert kept.stat().st_mtime_ns == stamp
+    table = pd.read_csv(work / "run" / "comparison.csv")
+    assert len(table) == 2 and np.isfinite(table["max_abs_z"]).all()
