@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DataError, ModelSpec, with_data
+from .base import DataError, ModelSpec, finite_array, with_data
 
 __all__ = [
     "UserModel",
@@ -224,13 +224,7 @@ def _array(name: str, value: Any) -> Any:
             "or take the whole table as one argument"
         )
     if arr.dtype.kind == "f":
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            where = np.argwhere(bad)[0].tolist()
-            raise DataError(
-                f"{name} has {int(bad.sum())} NaN/inf value(s) (first at index {where}); "
-                "drop or impute them"
-            )
+        arr = finite_array(name, arr)
     if arr.dtype.kind == "b":
         arr = arr.astype(np.int64)
     return arr
