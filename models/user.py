@@ -288,21 +288,17 @@ def read_data(path: str | os.PathLike) -> Any:
 
 
 def _read_netcdf(path: Path) -> dict[str, Any]:
+    import arviz as az
     import xarray as xr
 
     try:
-        import arviz as az
-
-        idata = az.from_netcdf(str(path))
-        groups = [g for g in ("constant_data", "observed_data") if g in idata.groups()]
-        if groups:
-            out: dict[str, Any] = {}
-            for group in groups:
-                ds = idata[group]
-                out.update({name: ds[name].values for name in ds.data_vars})
-            return out
-    except Exception:  # not an InferenceData file: try a plain dataset
-        pass
+        groups = az.from_netcdf(str(path))
+    except Exception:  # not an InferenceData file: read it as a plain dataset below
+        groups = None
+    if groups is not None:
+        wanted = [g for g in ("constant_data", "observed_data") if g in groups.groups()]
+        if wanted:
+            return {name: groups[g][name].values for g in wanted for name in groups[g].data_vars}
     try:
         with xr.open_dataset(path) as ds:
             out = {name: ds[name].values for name in ds.data_vars}
