@@ -244,6 +244,10 @@ def list_() -> None:
             *("yes" if x is not None else "" for x in (s.exact, s.pymc, s.numpyro)),
         )
     console.print(t)
+    console.print(
+        "and your own: path/to/script.py:NAME or package.module:NAME with --data FILE "
+        "(a pm.Model, a function returning one, or a NumPyro model; see examples/)"
+    )
     t = Table(title="samplers (inference.sample / --samplers)")
     t.add_column("spelling")
     t.add_column("runs on")
@@ -491,13 +495,8 @@ def compare(
         seed_list = grid.parse_seeds(seeds)
     lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
     sampler_options = _options(option)
-    taken = {k for s in chosen for k in grid.options_for(s, sampler_options)}
-    unknown = sorted(set(sampler_options) - taken)
-    if unknown:
-        raise BadInput(
-            f"no sampler of {', '.join(chosen)} takes the option(s) {', '.join(unknown)}; "
-            "see each sampler's options with inference.sampler_options"
-        )
+    with user_input():
+        grid.grid_options(chosen, sampler_options)  # refuse an option no sampler takes
     target_model = _model(model, data, target, column, set_)
     spec, payload = target_model.spec, target_model.data
     with user_input():

@@ -198,6 +198,24 @@ def options_for(sampler: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return own
 
 
+def grid_options(samplers: Sequence[str], options: Mapping[str, Any]) -> dict[str, dict]:
+    """Each sampler's share of ``options`` (:func:`options_for`).
+
+    Raises
+    ------
+    ValueError
+        An option that no sampler of the grid takes (it would be silently dropped).
+    """
+    own = {s: options_for(s, options) for s in samplers}
+    unknown = sorted(set(options) - {k for taken in own.values() for k in taken})
+    if unknown:
+        raise ValueError(
+            f"no sampler of {', '.join(samplers)} takes the option(s) {', '.join(unknown)}; "
+            "inference.sampler_options(SAMPLER) lists each sampler's"
+        )
+    return own
+
+
 def run_grid(
     spec: models.ModelSpec,
     data: Mapping[str, Any],
@@ -225,12 +243,7 @@ def run_grid(
     :func:`diagnostics.reference`) is what the table's bias columns measure against;
     by default the model's closed form, where it has one.
     """
-    own_options = {s: options_for(s, options) for s in grid.samplers}
-    unknown = sorted(set(options) - {k for own in own_options.values() for k in own})
-    if unknown:
-        raise ValueError(
-            f"no sampler of {', '.join(grid.samplers)} takes the option(s) {', '.join(unknown)}"
-        )
+    own_options = grid_options(grid.samplers, options)
     runs: dict[str, az.InferenceData] = {}
     errors: dict[str, str] = {}
     todo: list[RunTask] = []

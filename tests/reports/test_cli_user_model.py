@@ -65,6 +65,9 @@ def test_compare_records_the_script_and_refuses_a_resume_after_it_changed(
     code, _, err = run([*argv, "--out", "run"], capsys)
     assert code == 2
     assert err.strip().count("\n") == 0 and "mine.py has changed since those runs" in err
+    # Other sampler options make other runs.
+    code, _, err = run([*argv, "--option", "target_accept=0.9", "--out", "run"], capsys)
+    assert code == 2 and "options is '' there" in err
     # Changed data likewise.
     (work / "mine.py").write_text(NUMPYRO_SCRIPT)
     pd.read_csv("d.csv").iloc[:-1].to_csv("d.csv", index=False)
@@ -81,6 +84,8 @@ BAD = [
     (["compare", "mine.py:model", "--data", "d.csv", "--samplers", "nuts:pymc"], "needs a PyMC"),
     (["sbc", "mine.py:model", "--data", "nope.csv"], "no such file"),
     (["fit", "mine.py:model", "--data", "d.csv", "--method", "exact"], "no closed-form"),
+    (["compare", "mine.py:model", "--data", "d.csv", "--option", "foo=1"], "option(s) foo"),
+    (["compare", "mine.py:model", "--data", "d.csv", "--option", "foo"], "takes KEY=VALUE"),
 ]
 
 
