@@ -307,8 +307,11 @@ def summarise(table: pd.DataFrame, samplers: Sequence[str]) -> pd.DataFrame:
     ``q25–q75``), ``runs`` and ``divergences (total)``.
     """
     ok = table[table["error"] == ""] if "error" in table else table
+    # A table written before a column existed (e.g. sd_ratio_worst) lacks it.
     numeric = [
-        c for c in diagnostics.COMPARE_COLUMNS if c not in ("sampler", "seed", "divergences")
+        c
+        for c in diagnostics.COMPARE_COLUMNS
+        if c not in ("sampler", "seed", "divergences") and c in table
     ]
     groups = ok.groupby("sampler")
     out = pd.DataFrame(index=groups.size().index)

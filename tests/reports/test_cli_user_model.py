@@ -61,13 +61,13 @@ def test_compare_records_the_script_and_refuses_a_resume_after_it_changed(
     # Same script, same data: resumes (nothing to compute).
     code, _, err = run([*argv, "--out", "run"], capsys)
     assert code == 0, err
+    # Other sampler options make other runs.
+    code, _, err = run([*argv, "--option", "target_accept=0.9", "--out", "run"], capsys)
+    assert code == 2 and "options is '' there" in err
     (work / "mine.py").write_text(NUMPYRO_SCRIPT + "\n# a comment changes the text\n")
     code, _, err = run([*argv, "--out", "run"], capsys)
     assert code == 2
     assert err.strip().count("\n") == 0 and "mine.py has changed since those runs" in err
-    # Other sampler options make other runs.
-    code, _, err = run([*argv, "--option", "target_accept=0.9", "--out", "run"], capsys)
-    assert code == 2 and "options is '' there" in err
     # Changed data likewise.
     (work / "mine.py").write_text(NUMPYRO_SCRIPT)
     pd.read_csv("d.csv").iloc[:-1].to_csv("d.csv", index=False)
