@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -114,13 +115,15 @@ class Reference(Mapping[str, Exact]):
         posterior.attrs.update({_SOURCE_ATTR: self.source, _MIN_ESS_ATTR: float(self.min_ess)})
         groups = {g: self.idata[g] for g in self.idata.groups()}
         groups["posterior"] = posterior
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
+        # A private folder for the new file, so that its name is unique and netCDF creates
+        # it with the permissions the umask gives (mkstemp's file would stay 0600).
+        folder = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")
         try:
+            tmp = os.path.join(folder, path.name)
             az.InferenceData(**groups).to_netcdf(tmp)
             os.replace(tmp, path)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
         return path
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .. import diagnostics, inference, models
 from .executor import open_executor
-from .html import write_atomic
+from .rundir import atomic_path, ensure, write_atomic
 
 __all__ = ["GridSpec", "RunTask", "changed", "parse_seeds", "run_grid", "run_task"]
 
@@ -94,13 +94,8 @@ def run_file(out: Path, sampler: str, seed: int) -> Path:
 def save_idata(idata: az.InferenceData, path: Path) -> None:
     # ArviZ writes in place; write beside the target and rename, so an interrupted
     # run never leaves a truncated netCDF where a finished one is expected.
-    tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def prepare(out: Path, grid: GridSpec) -> GridSpec:
@@ -135,10 +130,7 @@ def prepare(out: Path, grid: GridSpec) -> GridSpec:
         write_atomic(manifest, json.dumps(asdict(merged), indent=2))
         return merged
     else:
-        if out.exists() and any(out.iterdir()):
-            raise ValueError(
-                f"--out {out} is not empty and holds no bayesmin grid; choose another folder"
-            )
+        ensure(out, "compare")  # a new or empty folder: nothing else is mixed in
         write_atomic(manifest, json.dumps(asdict(grid), indent=2))
         return grid
 

@@ -2,17 +2,15 @@
 
 A :class:`Section` collects headings, paragraphs, tables and matplotlib figures; the
 figures are saved as PNG files next to the page as they are added. :func:`render`
-turns sections into one page with Jinja2, and :func:`write_atomic` replaces a file
-only once its new content is complete (write to a temporary file, then rename).
+turns sections into one page with Jinja2, and :func:`write_atomic` (from
+:mod:`reports.rundir`) replaces a file only once its new content is complete.
 :func:`verdict_list` shows :func:`diagnostics.verdict` for each run of a comparison table.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import jinja2
 import pandas as pd
 
 from .. import diagnostics
+from .rundir import atomic_path, write_atomic
 
 __all__ = ["Block", "Section", "render", "verdict_list", "write_atomic"]
 
@@ -29,26 +28,6 @@ _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader(__package__, "templates"),
     autoescape=jinja2.select_autoescape(["html"]),
 )
-
-
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
-
-    A reader (or a rerun after an interruption) sees either the old file or the
-    complete new one, never a partial write.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 @dataclass
@@ -108,14 +87,8 @@ class Section:
         """
         rel = Path("figures") / f"{self.prefix}{_slug(name)}.png"
         target = self.out_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".png")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight")
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         self.blocks.append(Block("figure", src=rel.as_posix(), caption=caption))
         return target
 

@@ -26,7 +26,7 @@ from .. import models
 from ..diagnostics import sbc
 from .executor import open_executor
 from .grid import changed, options_for, save_idata
-from .html import write_atomic
+from .rundir import ensure, write_atomic
 
 __all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
 
@@ -77,9 +77,8 @@ def prepare(out: Path, spec: SBCSpec) -> SBCSpec:
                 f"--out {out} holds another SBC run ({why}); choose another --out or remove it"
             )
         spec = SBCSpec(**{**asdict(spec), "sims": max(spec.sims, old.sims)})
-    elif out.exists() and any(out.iterdir()):
-        what = "a comparison grid" if (out / "grid.json").exists() else "no bayesmin SBC run"
-        raise ValueError(f"--out {out} is not empty and holds {what}; choose another folder")
+    else:
+        ensure(out, "sbc")  # a new or empty folder: nothing else is mixed in
     write_atomic(manifest, json.dumps(asdict(spec), indent=2))
     return spec
 
