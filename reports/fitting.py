@@ -24,8 +24,8 @@ from ..inference.em import GLAD, PPCA, GaussianMixture
 from ..inference.evidence import RVR
 from ..models import glad as glad_model
 from ..models import linear_regression as lr
-from .html import write_atomic
 from .run_page import write_fit_page
+from .rundir import publish, write_atomic
 
 # Models whose weight vector ``w`` has one entry per column of the user's design, so it
 # can be labelled by the feature names.
@@ -361,6 +361,38 @@ EVIDENCE_FITS = {"ard_regression": rvr_tables}
 POINT_FITS = {"em": EM_FITS, "evidence": EVIDENCE_FITS}
 
 
+def fit_identity(
+    spec: models.ModelSpec,
+    data: Mapping[str, Any],
+    *,
+    method: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    origin: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What makes two fits the same fit: model, method, data (:func:`models.fingerprint`,
+    hyperparameters included), a user's script (its SHA-256) and the settings that change
+    the result (none for a closed form, the seed for a point fit, run lengths and seed
+    for a sampler). ``fit.json`` records it as ``identity``; rerunning the same fit into
+    its folder replaces it, another fit needs ``--force`` (:func:`reports.rundir.ensure`).
+    """
+    if method == "exact":
+        settings: dict[str, int] = {}
+    elif method in POINT_FITS:
+        settings = {"seed": seed}
+    else:
+        settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
+    return {
+        "model": spec.name,
+        "method": method,
+        "data": models.fingerprint(data),
+        "script_sha256": dict(origin or {}).get("script_sha256", ""),
+        "settings": settings,
+    }
+
+
 def fit_and_write(
     spec: models.ModelSpec,
     data: Mapping[str, Any],
@@ -385,8 +417,17 @@ def fit_and_write(
     data files with their SHA-256) goes into ``fit.json``. ``provenance`` ends the page: a
     record of :func:`reports.run_page.provenance`, or a function making one when the page
     is written (so that its timings include the fit).
-    Nothing is written before the fit has succeeded."""
+
+    Nothing is written before the fit has succeeded, and then every file at once: the
+    folder is built beside ``out`` and swapped in whole (:func:`reports.rundir.publish`),
+    so ``out`` holds the old fit or the new one, never a mix. ``fit.json`` records the
+    fit's :func:`fit_identity` and lists its files. ``out`` must be new, empty or a fit's
+    own folder (:class:`reports.rundir.OutError` otherwise); the CLI also locks it and
+    checks the identity first (:func:`reports.rundir.claim`)."""
     out = Path(out)
+    identity = fit_identity(
+        spec, data, method=method, draws=draws, tune=tune, chains=chains, seed=seed, origin=origin
+    )
     meta: dict[str, Any] = {
         "model": spec.name,
         "method": method,
@@ -395,6 +436,7 @@ def fit_and_write(
         "hyperparameters": {
             k: float(v) for k, v in data.items() if np.ndim(v) == 0 and np.isreal(v)
         },
+        "identity": identity,
     }
     files: dict[str, str | bytes] = {}
     idata = None
@@ -434,23 +476,26 @@ def fit_and_write(
     n_obs = next((len(v) for v in data.values() if np.ndim(v) >= 1), 0)
     meta["n_observations"] = int(n_obs)
     files["fit.json"] = json.dumps(meta, indent=2, default=str)
-    written = []
-    if idata is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".posterior.nc.tmp"
-        idata.to_netcdf(str(tmp))
-        tmp.replace(out / "posterior.nc")
-        written.append(out / "posterior.nc")
-    for name, content in files.items():
-        written.append(write_atomic(out / name, content))
-    written.append(
-        write_fit_page(
-            out,
-            spec.name,
-            summary=summary,
-            idata=idata,
-            method=method,
-            provenance=provenance() if callable(provenance) else provenance,
+    with publish(out) as folder:
+        written = []
+        if idata is not None:
+            idata.to_netcdf(str(folder / "posterior.nc"))  # a private folder: a plain write
+            written.append(folder / "posterior.nc")
+        for name, content in files.items():
+            written.append(write_atomic(folder / name, content))
+        written.append(
+            write_fit_page(
+                folder,
+                spec.name,
+                summary=summary,
+                idata=idata,
+                method=method,
+                provenance=provenance() if callable(provenance) else provenance,
+            )
         )
-    )
-    return written
+        # What the folder holds, so that a later run can tell the fit's files from others.
+        meta["files"] = sorted(
+            p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+        )
+        write_atomic(folder / "fit.json", json.dumps(meta, indent=2, default=str))
+    return [out / p.relative_to(folder) for p in written]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .context import PROFILES, Context, Profile
-from .html import Section, render, write_atomic
+from .html import Section, render
+from .rundir import ensure, write_atomic
 from .sections import (
     topic1,
     topic2,
@@ -112,7 +114,8 @@ def build_report(
     progress: Callable[[int, str], None] | None = None,
     seed: int = 0,
 ) -> tuple[Path, list[Section]]:
-    """Build ``out/index.html`` with one section per topic.
+    """Build ``out/index.html`` with one section per topic, and ``out/report.json`` (the
+    profile, topics and seed: what marks the folder as a report's, see :mod:`reports.rundir`).
 
     A section that raises is shown with its error and the others still build; the
     caller decides the exit status from ``section.error``.
@@ -120,7 +123,7 @@ def build_report(
     Parameters
     ----------
     out : path
-        Output folder (created); figures go to ``out/figures``.
+        Output folder (created): new, empty or a report's; figures go to ``out/figures``.
     topics : sequence of int
         Topic numbers (see :func:`parse_topics`).
     profile : {"quick", "full"} or Profile
@@ -137,7 +140,14 @@ def build_report(
                 f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}"
             ) from None
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure(out, "report")  # a new or empty folder, or a report: never your files
+    write_atomic(
+        out / "report.json",
+        json.dumps(
+            {"command": "report", "profile": profile.name, "topics": list(topics), "seed": seed},
+            indent=2,
+        ),
+    )
     sections = []
     for number in topics:
         section = Section(f"{number}. {TOPICS[number][1]}", out, prefix=f"topic{number}_")
