@@ -7,6 +7,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ try:  # Typer >= 0.20 ships its own copy of Click; older ones use the click pack
     from typer._click.exceptions import ClickException, UsageError
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException, UsageError
+
+from . import rundir
 
 app = typer.Typer(
     add_completion=False,
@@ -202,6 +205,15 @@ def _check_samplers(model: Model, samplers: list[str]) -> None:
             )
 
 
+def _claim(ctx: typer.Context, out: Path, kind: str, **options: Any) -> None:
+    """Own and lock ``out`` until the command ends (:func:`rundir.claim`; ``kind`` and
+    ``options`` as there), before any work; the command line is what a second process
+    finding it locked is shown."""
+    argv = (ctx.obj if isinstance(ctx.obj, dict) else {}).get("argv") or [ctx.info_name]
+    note = shlex.join(["bayesmin", *map(str, argv)])
+    ctx.with_resource(rundir.claim(out, kind, note=note, **options))
+
+
 def _provenance(ctx: typer.Context, *, seed: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """:func:`run_page.provenance` of this command: the arguments :func:`main` was given
     and the seconds since it started (both kept in the Click context's ``obj``)."""
@@ -265,7 +277,14 @@ def list_() -> None:
     console.print(t)
 
 
-OutOpt = Annotated[Path, typer.Option("--out", help="Output folder.")]
+OutOpt = Annotated[
+    str,
+    typer.Option(
+        "--out",
+        help="Output folder: new, empty, or this command's own (locked while written; see "
+        "README, 'Run folders').",
+    ),
+]
 ModelArg = Annotated[
     str,
     typer.Argument(
@@ -319,15 +338,23 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     seed: int = 0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace another fit in --out (a fit's own folder, nothing else)."
+        ),
+    ] = False,
 ) -> None:
     """Fit one model to your data (CSV) or its built-in data; write estimates to --out.
 
-    The networks (vae, ddpm) train on built-in data with a progress bar and resume from
-    their checkpoint in --out when rerun.
+    --out is replaced as a whole once the fit is done; the same fit rerun replaces its
+    folder, another fit needs --force. The networks (vae, ddpm) train on built-in data
+    with a progress bar and resume from their checkpoint in --out when rerun.
     """
     from ..models import user
     from . import fitting, neural
 
+    out = rundir.check_out(out)
     if user.is_reference(model):
         spec = None
     else:
@@ -338,7 +365,9 @@ def fit(
         extra = [name for name, value in given.items() if value]
         if extra:
             raise BadInput(f"{spec.name} trains on built-in data; drop {', '.join(extra)}")
-        _fit_network(spec.name, out, profile or "quick", dataset, seed)
+        if force:
+            raise BadInput(f"{spec.name} resumes its training in --out; drop --force")
+        _fit_network(ctx, spec.name, out, profile or "quick", dataset, seed)
         return
     if profile is not None or dataset is not None:
         flag = "--profile" if profile is not None else "--dataset"
@@ -352,6 +381,10 @@ def fit(
     with user_input():
         method = fitting.choose_method(chosen.spec, method)
         _check_samplers(chosen, [method] if method not in ("exact", *fitting.POINT_FITS) else [])
+    identity = fitting.fit_identity(
+        chosen.spec, chosen.data, method=method, seed=seed, origin=chosen.source, **lengths
+    )
+    _claim(ctx, out, "fit", identity=identity, force=force)
     written = fitting.fit_and_write(
         chosen.spec,
         chosen.data,
@@ -378,12 +411,15 @@ def fit(
         typer.echo(str(path))
 
 
-def _fit_network(model: str, out: Path, profile: str, dataset: str | None, seed: int) -> None:
+def _fit_network(
+    ctx: typer.Context, model: str, out: Path, profile: str, dataset: str | None, seed: int
+) -> None:
     from . import neural
     from .checkpoint import CheckpointError
 
     with user_input():
         run = neural.make_run(model, profile=profile, dataset=dataset, seed=seed)
+    _claim(ctx, out, "network")
     try:
         neural.start_state(run, out, seed)  # refuse another run's checkpoint before any work
     except CheckpointError as err:
@@ -488,6 +524,7 @@ def compare(
     from .. import inference, models
     from . import grid, run_page
 
+    out = rundir.check_out(out)
     with user_input():
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
         if not chosen:
@@ -518,6 +555,7 @@ def compare(
     )
     if reference is not None and reference != "long" and not Path(reference).is_file():
         raise BadInput(f"--reference takes 'long' or a netCDF file; no such file: {reference}")
+    _claim(ctx, out, "compare")
     with user_input():
         gspec = grid.prepare(out, gspec)
     ref = _reference(reference, spec, payload, out)
@@ -645,6 +683,7 @@ def sbc(
     from ..diagnostics.sbc import prior_draw
     from . import sbc as sbc_run
 
+    out = rundir.check_out(out)
     with user_input():
         chosen = inference.resolve_sampler(sampler).spelling
     if sims < sbc_run.MIN_SIMS:
@@ -664,6 +703,7 @@ def sbc(
         _check_samplers(target_model, [chosen])
         prior_draw(spec, payload, 0)  # the model can be simulated from its prior
     _check_executor(workers, scheduler)
+    _claim(ctx, out, "sbc")
     with user_input():
         run_spec = sbc_run.prepare(
             out,
@@ -732,6 +772,7 @@ def sbc(
 
 @app.command()
 def report(
+    ctx: typer.Context,
     out: OutOpt,
     profile: Annotated[str, typer.Option(help="quick or full.")] = "quick",
     topics: Annotated[str, typer.Option(help="Numbers or names, e.g. 1,2,conjugate.")] = "all",
@@ -740,10 +781,12 @@ def report(
     """Render the course as an HTML report (--out/index.html)."""
     from .report import PROFILES, TOPICS, build_report, parse_topics
 
+    out = rundir.check_out(out)
     with user_input():
         chosen = parse_topics(topics)
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    _claim(ctx, out, "report")
     with _progress() as bar:
         tasks = {n: bar.add_task(f"topic {n}: {TOPICS[n][0]}", total=None) for n in chosen}
 
@@ -769,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     state = {"argv": list(sys.argv[1:] if argv is None else argv), "started": time.perf_counter()}
     try:
         result = app(args=argv, standalone_mode=False, prog_name="bayesmin", obj=state)
-    except BadInput as err:
+    except (BadInput, rundir.OutError) as err:
         print(f"bayesmin: error: {err}", file=sys.stderr)
         return 2
     except UsageError as err:
