@@ -17,6 +17,7 @@ import importlib
 __all__ = [
     "SAMPLERS",
     "check_run_lengths",
+    "check_seed",
     "resolve_sampler",
     "resolve_target",
     "sample",

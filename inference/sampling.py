@@ -13,7 +13,7 @@ import arviz as az
 
 from .. import models
 from . import mh, mh_pymc, nuts, vi
-from ._checks import check_counts
+from ._checks import MAX_SEED, check_counts, check_seed
 from ._compiled import CompiledCache
 from ._precision import float64
 from ._timing import clock
@@ -25,6 +25,7 @@ __all__ = [
     "Sampler",
     "Target",
     "check_run_lengths",
+    "check_seed",
     "resolve_sampler",
     "resolve_target",
     "sample",
@@ -167,17 +168,22 @@ _LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsiz
 
 
 def check_run_lengths(**lengths: Any) -> dict[str, int]:
-    """``draws``, ``chains`` (and any other count) >= 1 and ``tune`` >= 0, as ints.
+    """``draws``, ``chains`` (and any other count) >= 1, ``tune`` >= 0 and a ``seed`` in
+    [0, 2**32 - 1], as ints.
 
     :func:`inference._checks.check_counts` with the sampler's minimums: a ``ValueError``
-    names the first length that is not a whole number at least its minimum.
+    names the first length that is not a whole number in its range.
 
     Examples
     --------
     >>> check_run_lengths(draws=1000, tune=0, chains=4)
     {'draws': 1000, 'tune': 0, 'chains': 4}
+    >>> check_run_lengths(seed=2**32)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer from 0 to 4294967295, got 4294967296
     """
-    return check_counts({"tune": 0}, **lengths)
+    return check_counts({"tune": 0, "seed": 0}, {"seed": MAX_SEED}, **lengths)
 
 
 @dataclass
@@ -332,6 +338,7 @@ def sample(
     """
     chosen = resolve_sampler(sampler)
     lengths = check_run_lengths(draws=draws, tune=tune, chains=chains)
+    seed = check_seed(seed)
     tgt = resolve_target(target, data)
     if tgt.spec is not None:
         # The model's own defaults for this sampler family (e.g. a higher target_accept
