@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DataError, ModelSpec, finite_array, with_data
+from .base import MAX_COUNT, DataError, ModelSpec, finite_array, with_data
 
 __all__ = [
     "UserModel",
@@ -211,13 +211,38 @@ def _candidates(module: Any) -> list[str]:
 # --------------------------------------------------------------------------- the data
 
 
+def _too_large(name: str, where: str, value: Any) -> DataError:
+    return DataError(
+        f"{name} has an integer beyond ±2**53{where}: {value}; integers that large cannot be "
+        "held exactly as numbers (they would be rounded or wrap round): check the data for "
+        "a typo, or encode ids as small integer codes (pandas.factorize)"
+    )
+
+
 def _array(name: str, value: Any) -> Any:
-    """A data entry as a NumPy array (scalars stay Python numbers), checked finite."""
+    """A data entry as a NumPy array (scalars stay Python numbers), checked finite, its
+    integers within ±2**53 (:data:`models.base.MAX_COUNT`), which float64 holds exactly."""
     if isinstance(value, bool | int | float):
         if isinstance(value, float) and not np.isfinite(value):
             raise DataError(f"{name} is {value}; give a finite number")
+        if isinstance(value, int) and abs(value) > MAX_COUNT:
+            raise _too_large(name, "", value)
         return value
     arr = np.asarray(value)
+    if (
+        arr.dtype == object
+        and arr.size
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in arr.flat)
+    ):
+        # Integers beyond 64 bits (pandas and NumPy keep them as Python ints).
+        i = int(np.argmax([abs(v) > MAX_COUNT for v in arr.flat]))
+        raise _too_large(name, f" (first at row {i})", arr.flat[i])
+    if arr.dtype.kind in "iu" and arr.size:
+        large = np.abs(arr.astype(float)) > MAX_COUNT
+        if large.any():
+            i = int(np.argmax(large.ravel()))
+            where = f" (first at row {i})" if arr.ndim == 1 else f" (first at flat index {i})"
+            raise _too_large(name, where, arr.flat[i])
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise DataError(
             f"{name} is text; encode it as numbers (e.g. integer codes from pandas.factorize), "

@@ -78,15 +78,22 @@ def _progress():
 
 
 def _settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` as numbers: whole numbers as ints (sizes), others as floats,
+    every one finite (the model checks its own ranges)."""
+    import math
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise BadInput(f"--set takes KEY=VALUE (e.g. --set a=2), got {item!r}")
         try:
-            out[key.strip()] = float(value)
+            number = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
         except ValueError:
             raise BadInput(f"--set {key.strip()} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise BadInput(f"--set {key.strip()} must be a finite number, got {value!r}")
+        out[key.strip()] = number
     return out
 
 
