@@ -51,19 +51,12 @@ class UserData(NamedTuple):
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """A user's CSV as a DataFrame, or a :class:`models.DataError` saying what is wrong.
+    """A user's CSV for a registry model as a DataFrame, or a :class:`models.DataError`
+    saying what is wrong (:func:`models.user.read_csv`: a missing or empty file, another
+    format, a ``;``-separated file, a header without rows, ...)."""
+    from ..models import user
 
-    pandas' own errors (an empty file, a file that is not CSV) propagate unchanged.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise models.DataError(f"no such file: {path}")
-    if path.is_dir():
-        raise models.DataError(f"{path} is a folder; give a CSV file")
-    df = pd.read_csv(path)
-    if df.empty:
-        raise models.DataError(f"{path} has a header but no rows; give at least one observation")
-    return df
+    return user.read_csv(path, csv_only=True)
 
 
 def _check_settings(model: str, settings: Mapping[str, Any], accepted: set[str]) -> None:
