@@ -7,6 +7,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -126,8 +127,8 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _run_lengths(**lengths: int) -> dict[str, int]:
-    """:func:`inference.sampling.check_run_lengths`, its error spelt with the option's name
-    (``ranked_draws`` -> ``--ranked-draws``)."""
+    """:func:`inference.sampling.check_run_lengths` (run lengths and the seed), its error
+    spelt with the option's name (``ranked_draws`` -> ``--ranked-draws``)."""
     from ..inference.sampling import check_run_lengths
 
     try:
@@ -335,6 +336,7 @@ def fit(
     from ..models import user
     from . import fitting, neural
 
+    _run_lengths(seed=seed)
     if user.is_reference(model):
         spec = None
     else:
@@ -417,6 +419,8 @@ WorkersOpt = Annotated[
         "0 = in this process)."
     ),
 ]
+# The most local worker processes: four per core (more only compete for the cores).
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(help="Address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786."),
@@ -429,6 +433,11 @@ def _check_executor(workers: int | None, scheduler: str | None) -> None:
 
     if workers is not None and workers < 0:
         raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
+    if workers is not None and workers > MAX_WORKERS:
+        raise BadInput(
+            f"--workers must be <= {MAX_WORKERS} (one process each, on a machine with "
+            f"{os.cpu_count()} cores), got {workers}; omit it for one per core"
+        )
     if scheduler:
         try:
             check_scheduler(scheduler)
@@ -654,12 +663,8 @@ def sbc(
 
     with user_input():
         chosen = inference.resolve_sampler(sampler).spelling
-    if sims < sbc_run.MIN_SIMS:
-        raise BadInput(
-            f"--sims must be >= {sbc_run.MIN_SIMS} for a uniformity test to say anything, "
-            f"got {sims}; 100 or more is usual"
-        )
-    _run_lengths(draws=draws, tune=tune, chains=chains, ranked_draws=ranked_draws)
+        sbc_run.check_sims(sims)
+    _run_lengths(draws=draws, tune=tune, chains=chains, ranked_draws=ranked_draws, seed=seed)
     if ranked_draws > chains * draws:
         raise BadInput(
             f"--ranked-draws {ranked_draws} exceeds the {chains * draws} draws per simulation; "
@@ -749,6 +754,7 @@ def report(
 
     with user_input():
         chosen = parse_topics(topics)
+    _run_lengths(seed=seed)
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     with _progress() as bar:

@@ -22,14 +22,30 @@ import arviz as az
 import pandas as pd
 
 from .. import diagnostics, inference, models
+from ..inference._checks import MAX_SEED
 from .executor import open_executor
 from .html import write_atomic
 
-__all__ = ["GridSpec", "RunTask", "changed", "parse_seeds", "run_grid", "run_task"]
+__all__ = [
+    "MAX_RUNS",
+    "GridSpec",
+    "RunTask",
+    "changed",
+    "parse_seeds",
+    "run_grid",
+    "run_task",
+]
+
+#: The most seeds of a comparison (and simulations of an SBC run): one file each.
+MAX_RUNS = 10_000
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> [0, 3, 5], mixes allowed (``"0-2,7"``)."""
+    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> [0, 3, 5], mixes allowed (``"0-2,7"``).
+
+    Seeds are NumPy's, 0 to 2**32 - 1; at most :data:`MAX_RUNS` of them (counted before
+    a range is expanded, so ``0-99999999999`` is refused at once).
+    """
     seeds: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -40,13 +56,25 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise ValueError(f"seed range {part!r} runs backwards; write it as {hi}-{lo}")
-            seeds.extend(range(lo, hi + 1))
+            bounds = (lo, hi)
         elif part.isdigit():
-            seeds.append(int(part))
+            lo = hi = int(part)
+            bounds = (lo,)
         else:
             raise ValueError(
                 f"cannot read seeds {text!r}; use a range like 0-9 or a list like 0,3,5"
             )
+        if hi > MAX_SEED:
+            raise ValueError(
+                f"seed {max(bounds)} is beyond the largest seed {MAX_SEED} (seeds are NumPy's, "
+                f"0 to 2**32 - 1); give smaller seeds"
+            )
+        if len(seeds) + hi - lo + 1 > MAX_RUNS:
+            raise ValueError(
+                f"--seeds {text} asks for {len(seeds) + hi - lo + 1:,} or more seeds; a "
+                f"comparison takes at most {MAX_RUNS:,} (one run file each): e.g. --seeds 0-99"
+            )
+        seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise ValueError("no seeds given; use a range like 0-9 or a list like 0,3,5")
     return sorted(set(seeds))

@@ -25,12 +25,13 @@ import pandas as pd
 from .. import models
 from ..diagnostics import sbc
 from .executor import open_executor
-from .grid import changed, options_for, save_idata
+from .grid import MAX_RUNS, changed, options_for, save_idata
 from .html import write_atomic
 
-__all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
+__all__ = ["MAX_SIMS", "MIN_SIMS", "SBCSpec", "check_sims", "prepare", "run_sbc", "sim_file"]
 
 MIN_SIMS = 10
+MAX_SIMS = MAX_RUNS
 MANIFEST = "sbc.json"
 
 
@@ -52,6 +53,22 @@ class SBCSpec:
         """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
         keys = ("model", "sampler", "seed", "draws", "tune", "chains", "ranked_draws", "data")
         return changed(self, other, keys)
+
+
+def check_sims(sims: int) -> int:
+    """``--sims`` from :data:`MIN_SIMS` (fewer, and a uniformity test says nothing) to
+    :data:`MAX_SIMS` (one file per simulation), or a ``ValueError`` saying which."""
+    if sims < MIN_SIMS:
+        raise ValueError(
+            f"--sims must be >= {MIN_SIMS} for a uniformity test to say anything, "
+            f"got {sims}; 100 or more is usual"
+        )
+    if sims > MAX_SIMS:
+        raise ValueError(
+            f"--sims must be <= {MAX_SIMS:,} (one file per simulation), got {sims:,}; "
+            "a few hundred simulations already show a miscalibration"
+        )
+    return sims
 
 
 def sim_file(out: Path, index: int, suffix: str = ".json") -> Path:
