@@ -26,6 +26,7 @@ from ..models import glad as glad_model
 from ..models import linear_regression as lr
 from .html import write_atomic
 from .run_page import write_fit_page
+from .tables import csv_text
 
 # Models whose weight vector ``w`` has one entry per column of the user's design, so it
 # can be labelled by the feature names.
@@ -400,7 +401,7 @@ def fit_and_write(
         meta[method] = tables.pop("info", {})
         summary = tables.pop("summary")
         for name, table in tables.items():
-            files[f"{name}.csv"] = table.to_csv(index=False)
+            files[f"{name}.csv"] = csv_text(table, index=False)
     else:
         idata = inference.sample(
             spec,
@@ -414,7 +415,7 @@ def fit_and_write(
         )
         summary = sampled_summary(idata, feature_names)
         meta["sampler"] = dict(idata.attrs)
-    files["summary.csv"] = summary.to_csv(index=False)
+    files["summary.csv"] = csv_text(summary, index=False)
     if spec.name in _REGRESSION:
         X, t = data["X"], data["t"]
         names = list(feature_names) if feature_names else [f"x{j}" for j in range(X.shape[1])]
@@ -423,7 +424,7 @@ def fit_and_write(
             est["map"] = lr.map_estimate(X, t, data["alpha"], data["beta"])
         ref = spec.exact(data)["w"]
         est["posterior_mean"], est["posterior_sd"] = ref.mean, ref.sd
-        files["estimates.csv"] = est.to_csv(index=False)
+        files["estimates.csv"] = csv_text(est, index=False)
     n_obs = next((len(v) for v in data.values() if np.ndim(v) >= 1), 0)
     meta["n_observations"] = int(n_obs)
     files["fit.json"] = json.dumps(meta, indent=2, default=str)

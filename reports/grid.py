@@ -25,6 +25,7 @@ from .. import diagnostics, inference, models
 from ..inference._checks import MAX_SEED
 from .executor import open_executor
 from .html import write_atomic
+from .tables import csv_text
 
 __all__ = [
     "MAX_RUNS",
@@ -325,7 +326,7 @@ def run_grid(
 
 
 def write_table(out: Path, table: pd.DataFrame) -> Path:
-    return write_atomic(out / "comparison.csv", table.to_csv())
+    return write_atomic(out / "comparison.csv", csv_text(table))
 
 
 def summarise(table: pd.DataFrame, samplers: Sequence[str]) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from ..diagnostics import sbc
 from .executor import open_executor
 from .grid import MAX_RUNS, changed, options_for, save_idata
 from .html import write_atomic
+from .tables import csv_text
 
 __all__ = ["MAX_SIMS", "MIN_SIMS", "SBCSpec", "check_sims", "prepare", "run_sbc", "sim_file"]
 
@@ -207,8 +208,8 @@ def run_sbc(
 
 
 def write_tables(out: Path, ranks: pd.DataFrame, summary: pd.DataFrame) -> None:
-    write_atomic(out / "ranks.csv", ranks.to_csv(index=False))
-    write_atomic(out / "summary.csv", summary.to_csv(index=False))
+    write_atomic(out / "ranks.csv", csv_text(ranks, index=False))
+    write_atomic(out / "summary.csv", csv_text(summary, index=False))
 
 
 def write_page(
