@@ -22,6 +22,7 @@ __all__ = [
     "resolve_target",
     "sample",
     "sampler_options",
+    "values_per_draw",
 ]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "resolve_target",
     "sample",
     "sampler_options",
+    "values_per_draw",
 ]
 
 
@@ -272,6 +273,50 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
         "target must be a registry name, a ModelSpec, a pm.Model or a NumPyro model function; "
         f"got {type(target).__name__}"
     )
+
+
+@float64()
+def values_per_draw(target: Any, data: Mapping[str, Any] | None = None) -> int:
+    """How many numbers one posterior draw of ``target`` holds: its free variables and
+    deterministics, constrained, as :func:`sample` stores them (enumerated discrete
+    variables excluded). For sizing a run before it starts: nothing is compiled for a
+    NumPyro model (one traced call); a PyMC-only model evaluates its variables' shapes.
+
+    Examples
+    --------
+    >>> values_per_draw("linear_regression")  # w has d = 3 entries
+    3
+    """
+    import numpy as np
+
+    tgt = resolve_target(target, data)
+    if tgt.numpyro_fn is not None:
+        import jax
+        from numpyro import handlers
+
+        def stored() -> dict[str, Any]:
+            with handlers.trace() as trace, handlers.seed(rng_seed=0):
+                tgt.numpyro_fn(**(tgt.data or {}))
+            return {
+                name: site["value"]
+                for name, site in trace.items()
+                if site["type"] == "deterministic"
+                or (
+                    site["type"] == "sample"
+                    and not site["is_observed"]
+                    and not site.get("infer", {}).get("enumerate")
+                )
+            }
+
+        # Shapes only: traced abstractly, nothing is computed or compiled.
+        shapes = jax.eval_shape(stored)
+        return sum(int(np.prod(v.shape)) for v in shapes.values())
+    import pytensor
+
+    model = tgt.pymc()
+    variables = [*model.free_RVs, *model.deterministics]
+    shapes = pytensor.function([], [v.shape for v in variables], mode="FAST_COMPILE")()
+    return sum(int(np.prod(shape)) for shape in shapes)
 
 
 @float64()

@@ -360,7 +360,10 @@ def fit(
     chosen = _model(model, data, target, column, sets)
     with user_input():
         method = fitting.choose_method(chosen.spec, method)
-        _check_samplers(chosen, [method] if method not in ("exact", *fitting.POINT_FITS) else [])
+        sampled = method not in ("exact", *fitting.POINT_FITS)
+        _check_samplers(chosen, [method] if sampled else [])
+        if sampled:
+            fitting.check_memory(chosen.spec, chosen.data, **lengths)
     written = fitting.fit_and_write(
         chosen.spec,
         chosen.data,
@@ -502,7 +505,7 @@ def compare(
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     from .. import inference, models
-    from . import grid, run_page
+    from . import fitting, grid, run_page
 
     with user_input():
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
@@ -519,6 +522,7 @@ def compare(
         _check_samplers(target_model, chosen)
         if not spec.params:
             raise BadInput(f"{spec.name} has no continuous parameters to sample")
+        fitting.check_memory(spec, payload, **lengths, runs=len(chosen) * len(seed_list))
     _check_executor(workers, scheduler)
     gspec = grid.GridSpec(
         spec.name,
@@ -659,6 +663,7 @@ def sbc(
     ranks of θ̃ among the posterior draws are tested for uniformity."""
     from .. import inference, models
     from ..diagnostics.sbc import prior_draw
+    from . import fitting
     from . import sbc as sbc_run
 
     with user_input():
@@ -675,6 +680,7 @@ def sbc(
     with user_input():
         _check_samplers(target_model, [chosen])
         prior_draw(spec, payload, 0)  # the model can be simulated from its prior
+        fitting.check_memory(spec, payload, draws=draws, chains=chains)
     _check_executor(workers, scheduler)
     with user_input():
         run_spec = sbc_run.prepare(

@@ -134,6 +134,86 @@ def load_data(
     return UserData(data, names)
 
 
+# ---------------------------------------------------------------------------- memory
+
+#: Numbers a run stores per draw beside the parameters: the sampler's statistics (``lp``,
+#: ``acceptance_rate``, ``diverging``, ``n_steps``, and NUTS's tree depth, energy, step
+#: size, ...), rounded up.
+SAMPLE_STATS = 10
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: what the system has available
+    (``psutil``; else all of it, from ``sysconf``), within a cgroup's limit (a container's)
+    where one is set."""
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
+        free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            free = min(free, max(int(limit) - int(used), 0))
+    except OSError:
+        pass
+    return free
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_memory(
+    spec: models.ModelSpec,
+    data: Mapping[str, Any],
+    *,
+    draws: int,
+    chains: int,
+    tune: int = 0,
+    runs: int = 1,
+) -> None:
+    """Refuse, before any work, runs whose draws cannot fit in this machine's memory.
+
+    One run holds ``draws × chains × (values per draw + SAMPLE_STATS)`` float64 numbers
+    (:func:`inference.values_per_draw`), twice while they are collected (the sampler's
+    arrays, then the InferenceData); ``runs`` runs kept together (a comparison keeps
+    every run for its table) hold that many more. Compared with
+    :func:`available_memory`. ``tune`` is taken so that the run lengths pass as they
+    are; warm-up draws are not kept.
+
+    Raises
+    ------
+    models.DataError
+        With the estimate, what it is made of, and the options to lower.
+    """
+    try:
+        values = inference.values_per_draw(spec, data)
+    except models.DataError:
+        raise
+    except Exception:  # a model that cannot be traced fails in its run, with its own error
+        return
+    one = draws * chains * (values + SAMPLE_STATS) * 8
+    need = one * (runs + 1)
+    free = available_memory()
+    if need <= free:
+        return
+    if runs > 1:
+        kept = f" × {runs} runs, all kept for the table,"
+        lower = "--draws, --chains or the number of seeds and samplers"
+    else:
+        kept = ", held twice while they are collected,"
+        lower = "--draws or --chains"
+    raise models.DataError(
+        f"--draws {draws} × --chains {chains} × {values + SAMPLE_STATS} numbers per draw "
+        f"({values} parameter value{'s' if values != 1 else ''}, {SAMPLE_STATS} sampler "
+        f"statistics){kept} need about {_gb(need)} of memory; this machine has {_gb(free)} "
+        f"available; lower {lower}"
+    )
+
+
 # ---------------------------------------------------------------------------- method
 
 
