@@ -508,7 +508,9 @@ def compare(
     from . import fitting, grid, run_page
 
     with user_input():
+        # Each sampler once, however spelt (mh and mh:jax are one sampler).
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
+        chosen = list(dict.fromkeys(chosen))
         if not chosen:
             raise BadInput("--samplers is empty; e.g. --samplers nuts,nuts:pymc")
         seed_list = grid.parse_seeds(seeds)
