@@ -541,10 +541,11 @@ def compare(
     if reference is not None and reference != "long" and not Path(reference).is_file():
         raise BadInput(f"--reference takes 'long' or a netCDF file; no such file: {reference}")
     with user_input():
-        gspec = grid.prepare(out, gspec)
+        gspec = grid.prepare(out, gspec, note=_console().print)
     ref = _reference(reference, spec, payload, out)
     n_runs = len(gspec.samplers) * len(gspec.seeds)
-    todo = sum(not grid.run_file(out, s, k).exists() for s in gspec.samplers for k in gspec.seeds)
+    finished = grid.load_finished(out, gspec, note=_console().print)
+    todo = n_runs - len(finished)
     with _progress() as bar, _executor_errors():
         task = bar.add_task(f"{spec.name}", total=n_runs)
 
@@ -565,6 +566,7 @@ def compare(
             workers=_workers(workers, todo),
             scheduler=scheduler,
             reference=ref,
+            finished=finished,
             **sampler_options,
         )
     grid.write_table(out, table)
@@ -701,11 +703,8 @@ def sbc(
                 target_model.source.get("script_sha256", ""),
             ),
         )
-    todo = sum(
-        not sbc_run.sim_file(out, i).exists()
-        or (save_runs and not sbc_run.sim_file(out, i, ".nc").exists())
-        for i in range(run_spec.sims)
-    )
+    finished = sbc_run.load_finished(out, run_spec, save_runs, note=_console().print)
+    todo = run_spec.sims - len(finished)
     with _progress() as bar, _executor_errors():
         task = bar.add_task(f"sbc {spec.name}", total=run_spec.sims)
 
@@ -723,6 +722,7 @@ def sbc(
             scheduler=scheduler,
             progress=step,
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
+            finished=finished,
         )
     sbc_run.write_tables(out, ranks, summary)
     settings = ("sampler", "sims", "draws", "tune", "chains", "ranked_draws")

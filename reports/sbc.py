@@ -106,8 +106,34 @@ def _read_sim(path: Path) -> dict | None:
     try:
         record = json.loads(path.read_text())
         return record if isinstance(record.get("ranks"), dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return None
+
+
+def load_finished(
+    out: Path, spec: SBCSpec, save_runs: bool = False, note: Callable[[str], None] | None = None
+) -> dict[int, dict]:
+    """The finished simulations in ``out`` by index (with their ``.nc`` when ``save_runs``);
+    ``note`` is told once which records could not be read (they are recomputed)."""
+    records: dict[int, dict] = {}
+    unreadable = []
+    for index in range(spec.sims):
+        path = sim_file(out, index)
+        if not path.exists():
+            continue
+        record = _read_sim(path)
+        if record is None:
+            unreadable.append(str(path.relative_to(out)))
+        elif not save_runs or sim_file(out, index, ".nc").exists():
+            records[index] = record
+    if note and unreadable:
+        shown = ", ".join(unreadable[:3])
+        shown += f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        one = len(unreadable) == 1
+        note(
+            f"{shown} {'was' if one else 'were'} unreadable; recomputing {'it' if one else 'them'}"
+        )
+    return records
 
 
 def run_sbc(
@@ -122,6 +148,7 @@ def run_sbc(
     progress: Callable[[str, bool], None] | None = None,
     on_start: Callable[[str], None] | None = None,
     sampler: Any = None,
+    finished: Mapping[int, dict] | None = None,
     **options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
     """Run the simulations not yet in ``out``; return ``(ranks, summary, errors)``.
@@ -131,6 +158,8 @@ def run_sbc(
     ``options`` go to :func:`inference.sample` (those the sampler takes, with ``cores=1``
     for a PyMC-backed one: :func:`reports.grid.options_for`). Failed simulations are
     returned in ``errors`` (index → message) and are retried on the next run.
+    ``finished``: the simulations on disk as :func:`load_finished` read them (read here
+    when not given).
     """
     chosen = sampler if sampler is not None else spec.sampler
     if not callable(chosen):
@@ -139,12 +168,13 @@ def run_sbc(
         if unknown:
             raise ValueError(f"{chosen} takes no option(s) {', '.join(unknown)}")
         options = own
+    if finished is None:
+        finished = load_finished(out, spec, save_runs)
     records: dict[int, dict] = {}
     todo = []
     for index in range(spec.sims):
-        path = sim_file(out, index)
-        record = _read_sim(path) if path.exists() else None
-        if record is not None and (not save_runs or sim_file(out, index, ".nc").exists()):
+        record = finished.get(index)
+        if record is not None:
             records[index] = record
             if progress:
                 progress(f"simulation {index}", False)
