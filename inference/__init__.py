@@ -17,10 +17,12 @@ import importlib
 __all__ = [
     "SAMPLERS",
     "check_run_lengths",
+    "check_seed",
     "resolve_sampler",
     "resolve_target",
     "sample",
     "sampler_options",
+    "values_per_draw",
 ]
 
 

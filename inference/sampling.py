@@ -13,7 +13,7 @@ import arviz as az
 
 from .. import models
 from . import mh, mh_pymc, nuts, vi
-from ._checks import check_counts
+from ._checks import MAX_SEED, check_counts, check_seed
 from ._compiled import CompiledCache
 from ._precision import float64
 from ._timing import clock
@@ -25,10 +25,12 @@ __all__ = [
     "Sampler",
     "Target",
     "check_run_lengths",
+    "check_seed",
     "resolve_sampler",
     "resolve_target",
     "sample",
     "sampler_options",
+    "values_per_draw",
 ]
 
 
@@ -167,17 +169,22 @@ _LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsiz
 
 
 def check_run_lengths(**lengths: Any) -> dict[str, int]:
-    """``draws``, ``chains`` (and any other count) >= 1 and ``tune`` >= 0, as ints.
+    """``draws``, ``chains`` (and any other count) >= 1, ``tune`` >= 0 and a ``seed`` in
+    [0, 2**32 - 1], as ints.
 
     :func:`inference._checks.check_counts` with the sampler's minimums: a ``ValueError``
-    names the first length that is not a whole number at least its minimum.
+    names the first length that is not a whole number in its range.
 
     Examples
     --------
     >>> check_run_lengths(draws=1000, tune=0, chains=4)
     {'draws': 1000, 'tune': 0, 'chains': 4}
+    >>> check_run_lengths(seed=2**32)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer from 0 to 4294967295, got 4294967296
     """
-    return check_counts({"tune": 0}, **lengths)
+    return check_counts({"tune": 0, "seed": 0}, {"seed": MAX_SEED}, **lengths)
 
 
 @dataclass
@@ -269,6 +276,50 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
 
 
 @float64()
+def values_per_draw(target: Any, data: Mapping[str, Any] | None = None) -> int:
+    """How many numbers one posterior draw of ``target`` holds: its free variables and
+    deterministics, constrained, as :func:`sample` stores them (enumerated discrete
+    variables excluded). For sizing a run before it starts: nothing is compiled for a
+    NumPyro model (one traced call); a PyMC-only model evaluates its variables' shapes.
+
+    Examples
+    --------
+    >>> values_per_draw("linear_regression")  # w has d = 3 entries
+    3
+    """
+    import numpy as np
+
+    tgt = resolve_target(target, data)
+    if tgt.numpyro_fn is not None:
+        import jax
+        from numpyro import handlers
+
+        def stored() -> dict[str, Any]:
+            with handlers.trace() as trace, handlers.seed(rng_seed=0):
+                tgt.numpyro_fn(**(tgt.data or {}))
+            return {
+                name: site["value"]
+                for name, site in trace.items()
+                if site["type"] == "deterministic"
+                or (
+                    site["type"] == "sample"
+                    and not site["is_observed"]
+                    and not site.get("infer", {}).get("enumerate")
+                )
+            }
+
+        # Shapes only: traced abstractly, nothing is computed or compiled.
+        shapes = jax.eval_shape(stored)
+        return sum(int(np.prod(v.shape)) for v in shapes.values())
+    import pytensor
+
+    model = tgt.pymc()
+    variables = [*model.free_RVs, *model.deterministics]
+    shapes = pytensor.function([], [v.shape for v in variables], mode="FAST_COMPILE")()
+    return sum(int(np.prod(shape)) for shape in shapes)
+
+
+@float64()
 def sample(
     target: Any,
     sampler: str = "nuts",
@@ -332,6 +383,7 @@ def sample(
     """
     chosen = resolve_sampler(sampler)
     lengths = check_run_lengths(draws=draws, tune=tune, chains=chains)
+    seed = check_seed(seed)
     tgt = resolve_target(target, data)
     if tgt.spec is not None:
         # The model's own defaults for this sampler family (e.g. a higher target_accept

@@ -9,6 +9,7 @@ draws can be checked against the same :class:`Exact` reference.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,17 +18,33 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "MAX_CELLS",
+    "MAX_COUNT",
+    "MAX_SIZE",
     "DataError",
     "Exact",
     "ModelSpec",
+    "check_cells",
+    "count_array",
     "fingerprint",
     "finite_array",
     "get",
     "names",
     "positive",
     "register",
+    "whole_number",
     "with_data",
 ]
+
+#: The largest count a model takes: 2**53, the last integer from which every smaller one
+#: has an exact float64 (the samplers compute in float64). Larger counts would be rounded
+#: or, cast to int64, wrapped round to negative numbers.
+MAX_COUNT = 2**53
+#: The largest size (observations, dimension, components) a model simulates its built-in
+#: data with (``--set n=...``).
+MAX_SIZE = 10_000_000
+#: The most numbers one simulated data set holds (n × d, ...): 10**8 float64 = 800 MB.
+MAX_CELLS = 100_000_000
 
 
 class DataError(ValueError):
@@ -187,6 +204,89 @@ def finite_array(name: str, value: Any, *, ndim: int | None = None) -> np.ndarra
             "drop or impute those rows"
         )
     return arr
+
+
+def _shown(value: Any) -> str:
+    """A number as the user would write it: ``-3``, ``2.5``, ``1e+19``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return f"{float(value):.15g}"
+    return repr(value)
+
+
+def whole_number(name: str, value: Any, *, minimum: int = 1, maximum: int = MAX_SIZE) -> int:
+    """``value`` as an int from ``minimum`` to ``maximum``, or :class:`DataError` naming both.
+
+    A whole float is accepted (``--set n=20`` and ``n=20.0`` mean the same); a bool, a
+    fraction, NaN/inf or text is refused, so a size is never silently truncated.
+
+    Examples
+    --------
+    >>> whole_number("n", 20.0)
+    20
+    >>> whole_number("n", -3)
+    Traceback (most recent call last):
+    ...
+    bayesmin.models.base.DataError: n must be a whole number from 1 to 10,000,000, got -3
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and not isinstance(value, numbers.Integral):
+        ok = bool(np.isfinite(value)) and float(value).is_integer()
+    if not ok or not minimum <= value <= maximum:
+        raise DataError(
+            f"{name} must be a whole number from {minimum} to {maximum:,}, got {_shown(value)}"
+        )
+    return int(value)
+
+
+def check_cells(what: str, cells: int, lower: str) -> None:
+    """:class:`DataError` when a simulated array would hold more than :data:`MAX_CELLS`
+    numbers: ``what`` names it (``"X (n × d)"``), ``lower`` the sizes to lower."""
+    if cells > MAX_CELLS:
+        raise DataError(
+            f"{what} would hold {cells:,} numbers, more than the {MAX_CELLS:,} a simulated "
+            f"data set may; lower {lower}"
+        )
+
+
+def count_array(name: str, value: Any, *, maximum: int = MAX_COUNT) -> np.ndarray:
+    """Counts as a 1-D int64 array: whole numbers from 0 to ``maximum`` (:data:`MAX_COUNT`).
+
+    Anything else is a :class:`DataError` that names ``name``, what is wrong, how many
+    values and the first row (0-based, as pandas numbers rows): NaN/inf, fractions,
+    negative values, or counts so large that they could not be held exactly (never
+    wrapped round or rounded in silence).
+    """
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iu":  # floats, or Python ints too large for int64 (object)
+        arr = finite_array(name, value, ndim=1)
+        fractional = arr != np.round(arr)
+        if fractional.any():
+            i = int(np.argmax(fractional))
+            raise DataError(
+                f"{name} must be whole numbers; found {int(fractional.sum())} fractional "
+                f"value(s) (first at row {i}: {_shown(arr[i])})"
+            )
+    elif arr.ndim != 1 or arr.size == 0:
+        arr = finite_array(name, arr, ndim=1)  # its message for the shape or emptiness
+    negative = arr < 0
+    if negative.any():
+        i = int(np.argmax(negative))
+        raise DataError(
+            f"{name} must be >= 0; found {int(negative.sum())} negative value(s) "
+            f"(first at row {i}: {_shown(arr[i])})"
+        )
+    large = arr > maximum
+    if large.any():
+        i = int(np.argmax(large))
+        limit = "2**53" if maximum == MAX_COUNT else f"{maximum:,}"
+        raise DataError(
+            f"{name} has {int(large.sum())} value(s) beyond the largest count {limit} "
+            f"(first at row {i}: {_shown(arr[i])}); a count that large cannot be held "
+            "exactly: check the data for a typo, or count in larger units"
+        )
+    return arr.astype(np.int64)
 
 
 def fingerprint(data: Mapping[str, Any]) -> str:

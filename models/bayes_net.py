@@ -53,7 +53,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from numpyro.infer.util import log_density
 
-from .base import DataError, ModelSpec, register
+from .base import DataError, ModelSpec, check_cells, register, whole_number
 
 __all__ = [
     "NETWORK",
@@ -554,6 +554,8 @@ def monte_carlo_query(
 
 def simulate(seed: int, n: int = 2000) -> dict[str, np.ndarray]:
     """``n`` joint samples of :data:`NETWORK` as ``{node: int array of shape (n,)}``."""
+    n = whole_number("n", n)
+    check_cells(f"the samples (n × {len(NETWORK.names)} nodes)", n * len(NETWORK.names), "n")
     df = NETWORK.sample(seed, n)
     return {name: df[name].to_numpy() for name in NETWORK.names}
 

@@ -35,7 +35,6 @@ References
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,17 @@ import numpyro.distributions as dist
 import pandas as pd
 from scipy import stats
 
-from .base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import (
+    MAX_SIZE,
+    DataError,
+    Exact,
+    ModelSpec,
+    check_cells,
+    finite_array,
+    positive,
+    register,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -72,14 +81,10 @@ _TOPIC = 8  # sampler benchmarks belong to the Metropolis-Hastings / Markov chai
 _TAGS = ("benchmark",)
 
 
-def _integer(name: str, value: Any, *, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``, or :class:`DataError`."""
-    # bool is an Integral; a dimension of True is a mistake, not 1.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise DataError(f"{name} must be an integer, got {value!r}; pass a whole number")
-    if value < minimum:
-        raise DataError(f"{name} must be >= {minimum}, got {value}; pass a larger {name}")
-    return int(value)
+def _integer(name: str, value: Any, *, minimum: int, maximum: int = MAX_SIZE) -> int:
+    """``value`` as a whole number from ``minimum`` to ``maximum``, or :class:`DataError`
+    (:func:`models.base.whole_number`: a bool is refused, a dimension of True is a mistake)."""
+    return whole_number(name, value, minimum=minimum, maximum=maximum)
 
 
 def _finite(name: str, value: Any) -> float:
@@ -445,6 +450,7 @@ def correlated_gaussian_simulate(
     """
     del seed
     d = _integer("d", d, minimum=2)
+    check_cells("the covariance (d × d)", d * d, "d")
     rho = _finite("rho", rho)
     if not -1.0 / (d - 1) < rho < 1.0:
         raise DataError(

@@ -34,7 +34,17 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
-from .base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import (
+    MAX_COUNT,
+    DataError,
+    Exact,
+    ModelSpec,
+    count_array,
+    finite_array,
+    positive,
+    register,
+    whole_number,
+)
 
 __all__ = [
     "beta_binomial_predictive",
@@ -68,17 +78,29 @@ def _column(df: pd.DataFrame, column: str | None, model: str) -> pd.Series:
             "pass an existing name with --column"
         )
     if column not in numeric:
-        raise DataError(f"column {column!r} is not numeric; {model} needs numbers")
+        # pandas reads integers beyond uint64 (a typo, or an id column) as Python ints
+        # in an object column: numbers still, for the model's own range checks to name.
+        values = df[column]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise DataError(f"column {column!r} is not numeric; {model} needs numbers")
+        return values
     return df[column]
 
 
 def _integers(name: str, value: Any) -> np.ndarray:
-    arr = finite_array(name, value, ndim=1)
-    if not np.all(arr == np.round(arr)):
-        raise DataError(f"{name} must be whole numbers; found fractional values")
-    if np.any(arr < 0):
-        raise DataError(f"{name} must be >= 0; found {int((arr < 0).sum())} negative value(s)")
-    return arr.astype(np.int64)
+    """Counts: whole numbers from 0 to 2**53 (:func:`models.base.count_array`)."""
+    return count_array(name, value)
+
+
+def _simulated(name: str, value: Any, low: float, high: float) -> float:
+    """A simulation parameter (θ, λ, μ) as a float in [low, high], or :class:`DataError`."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} must be a number, got {value!r}") from None
+    if not (np.isfinite(v) and low <= v <= high):
+        raise DataError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+    return v
 
 
 # ----------------------------------------------------------------------- Beta-Binomial
@@ -99,8 +121,9 @@ def beta_binomial_update(a: float, b: float, successes, trials) -> tuple[float, 
     (a', b') : tuple of float
         a' = a + Σ k_i, b' = b + Σ (n_i − k_i).
     """
-    k = np.asarray(successes)
-    n = np.asarray(trials)
+    # Summed as floats: int64 sums of many large counts could wrap round.
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
     return float(a + k.sum()), float(b + (n - k).sum())
 
 
@@ -129,8 +152,11 @@ def beta_binomial_data(successes, trials, a: float = 1.0, b: float = 1.0) -> dic
 
 
 def _bb_simulate(seed: int = 0, n: int = 20, trials: int = 10, theta: float = 0.3, a=2.0, b=2.0):
+    n = whole_number("n", n)
+    trials = whole_number("trials", trials, minimum=0, maximum=2**62)  # numpy's binomial
+    theta = _simulated("theta", theta, 0.0, 1.0)
     rng = np.random.default_rng(seed)
-    trials_arr = np.full(int(n), int(trials))
+    trials_arr = np.full(n, trials)
     return beta_binomial_data(rng.binomial(trials_arr, theta), trials_arr, a, b)
 
 
@@ -190,7 +216,7 @@ def gamma_poisson_update(a: float, b: float, counts) -> tuple[float, float]:
     The course's Gamma(α, β) uses β as a *rate*: p(λ) ∝ λ^{α−1} e^{−βλ}. Then
     a' = a + Σ y_i and b' = b + N.
     """
-    y = np.asarray(counts)
+    y = np.asarray(counts, dtype=float)  # summed as floats: no int64 wrap-round
     return float(a + y.sum()), float(b + y.size)
 
 
@@ -205,8 +231,10 @@ def gamma_poisson_data(counts, a: float = 2.0, b: float = 1.0) -> dict:
 
 
 def _gp_simulate(seed: int = 0, n: int = 30, lam: float = 4.0, a=2.0, b=0.5):
+    n = whole_number("n", n)
+    lam = _simulated("lam", lam, 0.0, MAX_COUNT / 2)  # draws stay below the largest count
     rng = np.random.default_rng(seed)
-    return gamma_poisson_data(rng.poisson(lam, size=int(n)), a, b)
+    return gamma_poisson_data(rng.poisson(lam, size=n), a, b)
 
 
 def _gp_pymc(data: Mapping[str, Any]) -> pm.Model:
@@ -229,7 +257,8 @@ def _gp_exact(data: Mapping[str, Any]) -> dict[str, Exact]:
 
 def _gp_from_frame(df: pd.DataFrame, column: str | None = None, a=2.0, b=1.0, **_) -> dict:
     y = _column(df, column, "gamma_poisson")
-    return gamma_poisson_data(y.to_numpy(), a, b)
+    # Checked under the column's own name, so a message names the user's column.
+    return gamma_poisson_data(_integers(str(y.name), y.to_numpy()), a, b)
 
 
 register(
@@ -289,8 +318,12 @@ def normal_normal_data(y, sigma: float = 1.0, mu0: float = 0.0, tau0: float = 10
 
 
 def _nn_simulate(seed: int = 0, n: int = 20, mu: float = 1.5, sigma=1.0, mu0=0.0, tau0=2.0):
+    n = whole_number("n", n)
+    # The settings are checked before they are used: a NaN sigma is sigma's error, not y's.
+    mu = _simulated("mu", mu, -1e300, 1e300)
+    sigma = positive("sigma", sigma)
     rng = np.random.default_rng(seed)
-    return normal_normal_data(rng.normal(mu, sigma, size=int(n)), sigma, mu0, tau0)
+    return normal_normal_data(rng.normal(mu, sigma, size=n), sigma, mu0, tau0)
 
 
 def _nn_pymc(data: Mapping[str, Any]) -> pm.Model:

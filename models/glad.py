@@ -45,7 +45,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from .base import DataError, ModelSpec, register
+from .base import DataError, ModelSpec, check_cells, register, whole_number
 
 __all__ = [
     "COLUMNS",
@@ -99,11 +99,11 @@ def simulate(
         ``z`` (n_tasks,) ints, ``alpha`` (n_workers,), ``beta`` (n_tasks,), positions
         equal to the ids.
     """
-    if min(n_tasks, n_workers, labels_per_task) < 1:
-        raise DataError(
-            f"n_tasks, n_workers and labels_per_task must be >= 1, got "
-            f"{n_tasks}, {n_workers}, {labels_per_task}"
-        )
+    n_tasks = whole_number("n_tasks", n_tasks)
+    n_workers = whole_number("n_workers", n_workers)
+    labels_per_task = whole_number("labels_per_task", labels_per_task)
+    # The assignment draws one uniform per (task, worker).
+    check_cells("the assignment (n_tasks × n_workers)", n_tasks * n_workers, "n_tasks or n_workers")
     if labels_per_task > n_workers:
         raise DataError(
             f"labels_per_task = {labels_per_task} exceeds n_workers = {n_workers}: a worker "

@@ -38,7 +38,16 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
-from .base import DataError, Exact, ModelSpec, finite_array, positive, register
+from .base import (
+    DataError,
+    Exact,
+    ModelSpec,
+    check_cells,
+    finite_array,
+    positive,
+    register,
+    whole_number,
+)
 
 __all__ = [
     "design_from_frame",
@@ -170,10 +179,14 @@ def design_from_frame(
 
 
 def _simulate(seed: int = 0, n: int = 50, d: int = 3, noise_sd: float = 0.2, alpha: float = 1.0):
+    n, d = whole_number("n", n), whole_number("d", d)
+    check_cells("X (n × d)", n * d, "n or d")
+    check_cells("the posterior covariance (d × d)", d * d, "d")
+    noise_sd = positive("noise_sd", noise_sd)
     rng = np.random.default_rng(seed)
-    X = np.column_stack([np.ones(int(n)), rng.normal(size=(int(n), int(d) - 1))])
-    w_true = rng.normal(0.0, 1.0, size=int(d))
-    t = X @ w_true + rng.normal(0.0, noise_sd, size=int(n))
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, d - 1))])
+    w_true = rng.normal(0.0, 1.0, size=d)
+    t = X @ w_true + rng.normal(0.0, noise_sd, size=n)
     return X, t
 
 

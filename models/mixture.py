@@ -34,7 +34,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 
-from .base import DataError, ModelSpec, numeric_table, register
+from .base import DataError, ModelSpec, check_cells, numeric_table, register, whole_number
 
 __all__ = ["mixture_data", "order_components", "simulate"]
 
@@ -46,7 +46,10 @@ WEIGHT_CONCENTRATION = 4.0
 
 
 def _k(k: Any, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Real) or int(k) != k:
+    whole = isinstance(k, numbers.Integral) or (
+        isinstance(k, numbers.Real) and float(k).is_integer()
+    )
+    if isinstance(k, bool) or not whole:
         raise DataError(f"k must be a whole number of components, got {k!r}")
     k = int(k)
     if k < 1:
@@ -87,10 +90,10 @@ def simulate(
     Spacing the means along the axis the label convention orders on keeps the demo
     identifiable; the other coordinates of the means are N(0, 1).
     """
+    n, d = whole_number("n", n, minimum=2), whole_number("d", d)
+    k = whole_number("k", k, maximum=n)
+    check_cells("X (n × d)", n * d, "n or d")
     rng = np.random.default_rng(seed)
-    k, n, d = int(k), int(n), int(d)
-    if d < 1 or n < 2:
-        raise DataError("need d >= 1 and n >= 2")
     means = rng.normal(0.0, 1.0, size=(k, d))
     means[:, 0] = separation * (np.arange(k) - (k - 1) / 2)
     scales = rng.uniform(0.5, 1.5, size=(k, d))

@@ -18,11 +18,13 @@ Tipping, M. E. & Bishop, C. M. (1999). Probabilistic principal component analysi
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from .base import DataError, ModelSpec, numeric_table, positive, register
+from .base import DataError, ModelSpec, check_cells, numeric_table, positive, register, whole_number
 
 __all__ = ["ppca_numpyro", "simulate"]
 
@@ -81,11 +83,9 @@ def simulate(
         (D,), ``sigma`` (float), ``q`` (int). Pass ``{"X": d["X"], "q": d["q"]}`` to
         :func:`ppca_numpyro`.
     """
-    n, D, q = int(n), int(D), int(q)
-    if not 1 <= q < D:
-        raise DataError(f"q must satisfy 1 <= q < D, got q = {q}, D = {D}")
-    if n < 2:
-        raise DataError(f"n must be >= 2, got {n}")
+    n, D = whole_number("n", n, minimum=2), whole_number("D", D, minimum=2)
+    q = whole_number("q", q, maximum=D - 1)  # 1 <= q < D
+    check_cells("X (n × D)", n * D, "n or D")
     sigma = positive("sigma", sigma)
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(D, q))
@@ -105,7 +105,10 @@ def ppca_data(X, q: int = 2) -> dict:
         raise DataError(f"X must be a table with at least 2 rows, got shape {X.shape}")
     if np.isinf(X).any():
         raise DataError("the data have inf values; NaN marks a missing value, inf is an error")
-    if float(q) != int(q) or not 1 <= int(q) < X.shape[1]:
+    whole = isinstance(q, numbers.Integral) or (
+        isinstance(q, numbers.Real) and float(q).is_integer()
+    )
+    if isinstance(q, bool) or not whole or not 1 <= q < X.shape[1]:
         raise DataError(
             f"q must be a whole number with 1 <= q < {X.shape[1]} (the number of columns), got {q}"
         )

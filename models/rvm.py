@@ -78,7 +78,7 @@ import numpyro.distributions as dist
 import pandas as pd
 import pymc as pm
 
-from .base import DataError, ModelSpec, finite_array, positive, register
+from .base import DataError, ModelSpec, check_cells, finite_array, positive, register, whole_number
 from .kernels import rbf_kernel
 from .linear_regression import design_from_frame
 
@@ -188,9 +188,8 @@ def simulate(
     keeps NUTS quick — two chains of 500 draws in seconds — with the same function and
     noise.
     """
-    n = int(n)
-    if n < 2:
-        raise DataError(f"n must be at least 2, got {n}")
+    n = whole_number("n", n, minimum=2)
+    check_cells("the rbf design (n × (n + 1))", n * (n + 1), "n")
     x = np.linspace(-10.0, 10.0, n)
     t = sinc(x) + np.random.default_rng(seed).normal(0.0, positive("noise_sd", noise_sd), n)
     return ard_data(x, t, gamma=gamma, a=a, b=b, c=c, d=d)

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import DataError, ModelSpec, finite_array, with_data
+from .base import MAX_COUNT, DataError, ModelSpec, finite_array, with_data
 
 __all__ = [
     "UserModel",
@@ -211,13 +211,38 @@ def _candidates(module: Any) -> list[str]:
 # --------------------------------------------------------------------------- the data
 
 
+def _too_large(name: str, where: str, value: Any) -> DataError:
+    return DataError(
+        f"{name} has an integer beyond ±2**53{where}: {value}; integers that large cannot be "
+        "held exactly as numbers (they would be rounded or wrap round): check the data for "
+        "a typo, or encode ids as small integer codes (pandas.factorize)"
+    )
+
+
 def _array(name: str, value: Any) -> Any:
-    """A data entry as a NumPy array (scalars stay Python numbers), checked finite."""
+    """A data entry as a NumPy array (scalars stay Python numbers), checked finite, its
+    integers within ±2**53 (:data:`models.base.MAX_COUNT`), which float64 holds exactly."""
     if isinstance(value, bool | int | float):
         if isinstance(value, float) and not np.isfinite(value):
             raise DataError(f"{name} is {value}; give a finite number")
+        if isinstance(value, int) and abs(value) > MAX_COUNT:
+            raise _too_large(name, "", value)
         return value
     arr = np.asarray(value)
+    if (
+        arr.dtype == object
+        and arr.size
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in arr.flat)
+    ):
+        # Integers beyond 64 bits (pandas and NumPy keep them as Python ints).
+        i = int(np.argmax([abs(v) > MAX_COUNT for v in arr.flat]))
+        raise _too_large(name, f" (first at row {i})", arr.flat[i])
+    if arr.dtype.kind in "iu" and arr.size:
+        large = np.abs(arr.astype(float)) > MAX_COUNT
+        if large.any():
+            i = int(np.argmax(large.ravel()))
+            where = f" (first at row {i})" if arr.ndim == 1 else f" (first at flat index {i})"
+            raise _too_large(name, where, arr.flat[i])
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise DataError(
             f"{name} is text; encode it as numbers (e.g. integer codes from pandas.factorize), "
@@ -230,6 +255,98 @@ def _array(name: str, value: Any) -> Any:
     return arr
 
 
+# What a file that is not CSV starts with, and what it then is.
+_MAGIC = {
+    b"PK\x03\x04": "a zip archive (an .xlsx workbook or an .npz?)",
+    b"\x89HDF": "an HDF5/netCDF file",
+    b"CDF\x01": "a netCDF file",
+    b"CDF\x02": "a netCDF file",
+    b"PAR1": "a Parquet file",
+    b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook",
+    b"%PDF": "a PDF",
+}
+_OTHER_FORMATS = {
+    ".json": "a JSON file",
+    ".npz": "a NumPy .npz file",
+    ".npy": "a NumPy .npy file",
+    ".nc": "a netCDF file",
+    ".netcdf": "a netCDF file",
+    ".nc4": "a netCDF file",
+    ".xlsx": "an Excel workbook",
+    ".xls": "an Excel workbook",
+    ".parquet": "a Parquet file",
+}
+
+
+def read_csv(path: str | os.PathLike, *, csv_only: bool = False) -> Any:
+    """A user's CSV as a ``pandas.DataFrame``, or a :class:`DataError` saying what is wrong.
+
+    Every way a data file goes wrong gets its own message: a missing file, a folder, an
+    empty file, a binary file or one in another format (JSON, a workbook, netCDF), text
+    that is not UTF-8, a file separated by ``;`` or tabs, a header without rows, and
+    rows that do not parse. A UTF-8 byte-order mark (Excel's "CSV UTF-8") and Windows
+    line ends are read as they should be.
+
+    ``csv_only``: the reader of a registry model, which takes nothing but CSV, so a
+    ``.json`` or ``.npz`` file is named for what it is (a user's model reads those
+    itself, :func:`read_data`).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such file: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a CSV file")
+    rows = "a header row of column names, then one row per observation"
+    need = f"registry models read a CSV file: {rows}" if csv_only else f"give CSV text: {rows}"
+    kind = _OTHER_FORMATS.get(path.suffix.lower())
+    if csv_only and kind:
+        raise DataError(f"{path.name} is {kind}, not CSV; {need}")
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if not head.strip():
+        raise DataError(f"{path} is empty; give a CSV with a header row and data")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path.name} is UTF-16 text; save it as CSV in UTF-8 (Excel: CSV UTF-8)")
+    kind = next((what for magic, what in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and b"\x00" in head:
+        kind = "a binary file"
+    if kind:
+        raise DataError(f"{path.name} is {kind}, not CSV (text); {need}")
+    first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first in (b"{", b"["):
+        raise DataError(
+            f"{path.name} does not look like CSV (it starts with {first.decode()!r}, like JSON); {need}"
+        )
+    try:
+        # utf-8-sig: a byte-order mark at the start is not part of the first column's name.
+        df = pd.read_csv(path, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty; give a CSV with a header row and data") from None
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path.name} is not UTF-8 text (byte {err.object[err.start]:#04x} at position "
+            f"{err.start}); save it as CSV in UTF-8 (Excel: CSV UTF-8)"
+        ) from None
+    except pd.errors.ParserError as err:
+        reason = str(err).strip().splitlines()[0]
+        raise DataError(f"cannot parse {path.name} as CSV ({reason}); check its format") from None
+    if len(df.columns) == 1:
+        header = str(df.columns[0])
+        sep = next((s for s in (";", "\t") if s in header), None)
+        if sep is not None:
+            shown = "tab" if sep == "\t" else repr(sep)
+            raise DataError(
+                f"{path.name} looks {shown}-separated (its one column is {header!r}); bayesmin "
+                f"reads comma-separated CSV: save it with commas, e.g. "
+                f"pandas.read_csv(path, sep={sep!r}).to_csv(path, index=False)"
+            )
+    if df.empty:
+        raise DataError(f"{path} has a header but no rows; give at least one observation")
+    return df
+
+
 def read_data(path: str | os.PathLike) -> Any:
     """A data file as the model's inputs: a ``DataFrame`` (CSV) or a dict of arrays.
 
@@ -238,8 +355,6 @@ def read_data(path: str | os.PathLike) -> Any:
     netCDF (the ``constant_data`` and ``observed_data`` groups of an ArviZ file, or the
     variables of a plain xarray dataset) as ``{name: array}``.
     """
-    import pandas as pd
-
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
@@ -253,18 +368,7 @@ def read_data(path: str | os.PathLike) -> Any:
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; give the data the model takes")
     if suffix == ".csv":
-        try:
-            df = pd.read_csv(path)
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path} is empty; give a CSV with a header row and data") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as err:
-            reason = str(err).strip().splitlines()[0]
-            raise DataError(
-                f"cannot parse {path.name} as CSV ({reason}); check its format"
-            ) from None
-        if df.empty:
-            raise DataError(f"{path} has a header but no rows; give at least one observation")
-        return df
+        return read_csv(path)
     if suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as npz:

@@ -7,6 +7,7 @@ with one line on stderr that names the problem and the fix, and exit status 2.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import time
@@ -81,15 +82,22 @@ def _progress():
 
 
 def _settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` as numbers: whole numbers as ints (sizes), others as floats,
+    every one finite (the model checks its own ranges)."""
+    import math
+
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise BadInput(f"--set takes KEY=VALUE (e.g. --set a=2), got {item!r}")
         try:
-            out[key.strip()] = float(value)
+            number = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
         except ValueError:
             raise BadInput(f"--set {key.strip()} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise BadInput(f"--set {key.strip()} must be a finite number, got {value!r}")
+        out[key.strip()] = number
     return out
 
 
@@ -122,8 +130,8 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _run_lengths(**lengths: int) -> dict[str, int]:
-    """:func:`inference.sampling.check_run_lengths`, its error spelt with the option's name
-    (``ranked_draws`` -> ``--ranked-draws``)."""
+    """:func:`inference.sampling.check_run_lengths` (run lengths and the seed), its error
+    spelt with the option's name (``ranked_draws`` -> ``--ranked-draws``)."""
     from ..inference.sampling import check_run_lengths
 
     try:
@@ -355,6 +363,7 @@ def fit(
     from . import fitting, neural
 
     out = rundir.check_out(out)
+    _run_lengths(seed=seed)
     if user.is_reference(model):
         spec = None
     else:
@@ -380,7 +389,10 @@ def fit(
     chosen = _model(model, data, target, column, sets)
     with user_input():
         method = fitting.choose_method(chosen.spec, method)
-        _check_samplers(chosen, [method] if method not in ("exact", *fitting.POINT_FITS) else [])
+        sampled = method not in ("exact", *fitting.POINT_FITS)
+        _check_samplers(chosen, [method] if sampled else [])
+        if sampled:
+            fitting.check_memory(chosen.spec, chosen.data, **lengths)
     identity = fitting.fit_identity(
         chosen.spec, chosen.data, method=method, seed=seed, origin=chosen.source, **lengths
     )
@@ -446,6 +458,8 @@ WorkersOpt = Annotated[
         "0 = in this process)."
     ),
 ]
+# The most local worker processes: four per core (more only compete for the cores).
+MAX_WORKERS = 4 * (os.cpu_count() or 1)
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(help="Address of a running Dask scheduler, e.g. tcp://127.0.0.1:8786."),
@@ -458,6 +472,11 @@ def _check_executor(workers: int | None, scheduler: str | None) -> None:
 
     if workers is not None and workers < 0:
         raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
+    if workers is not None and workers > MAX_WORKERS:
+        raise BadInput(
+            f"--workers must be <= {MAX_WORKERS} (one process each, on a machine with "
+            f"{os.cpu_count()} cores), got {workers}; omit it for one per core"
+        )
     if scheduler:
         try:
             check_scheduler(scheduler)
@@ -522,11 +541,13 @@ def compare(
 ) -> None:
     """Run samplers x seeds on one model; resumable (finished runs are kept)."""
     from .. import inference, models
-    from . import grid, run_page
+    from . import fitting, grid, run_page
 
     out = rundir.check_out(out)
     with user_input():
+        # Each sampler once, however spelt (mh and mh:jax are one sampler).
         chosen = [inference.resolve_sampler(s).spelling for s in samplers.split(",") if s.strip()]
+        chosen = list(dict.fromkeys(chosen))
         if not chosen:
             raise BadInput("--samplers is empty; e.g. --samplers nuts,nuts:pymc")
         seed_list = grid.parse_seeds(seeds)
@@ -540,6 +561,7 @@ def compare(
         _check_samplers(target_model, chosen)
         if not spec.params:
             raise BadInput(f"{spec.name} has no continuous parameters to sample")
+        fitting.check_memory(spec, payload, **lengths, runs=len(chosen) * len(seed_list))
     _check_executor(workers, scheduler)
     gspec = grid.GridSpec(
         spec.name,
@@ -557,10 +579,11 @@ def compare(
         raise BadInput(f"--reference takes 'long' or a netCDF file; no such file: {reference}")
     _claim(ctx, out, "compare")
     with user_input():
-        gspec = grid.prepare(out, gspec)
+        gspec = grid.prepare(out, gspec, note=_console().print)
     ref = _reference(reference, spec, payload, out)
     n_runs = len(gspec.samplers) * len(gspec.seeds)
-    todo = sum(not grid.run_file(out, s, k).exists() for s in gspec.samplers for k in gspec.seeds)
+    finished = grid.load_finished(out, gspec, note=_console().print)
+    todo = n_runs - len(finished)
     with _progress() as bar, _executor_errors():
         task = bar.add_task(f"{spec.name}", total=n_runs)
 
@@ -581,6 +604,7 @@ def compare(
             workers=_workers(workers, todo),
             scheduler=scheduler,
             reference=ref,
+            finished=finished,
             **sampler_options,
         )
     grid.write_table(out, table)
@@ -681,17 +705,14 @@ def sbc(
     ranks of θ̃ among the posterior draws are tested for uniformity."""
     from .. import inference, models
     from ..diagnostics.sbc import prior_draw
+    from . import fitting
     from . import sbc as sbc_run
 
     out = rundir.check_out(out)
     with user_input():
         chosen = inference.resolve_sampler(sampler).spelling
-    if sims < sbc_run.MIN_SIMS:
-        raise BadInput(
-            f"--sims must be >= {sbc_run.MIN_SIMS} for a uniformity test to say anything, "
-            f"got {sims}; 100 or more is usual"
-        )
-    _run_lengths(draws=draws, tune=tune, chains=chains, ranked_draws=ranked_draws)
+        sbc_run.check_sims(sims)
+    _run_lengths(draws=draws, tune=tune, chains=chains, ranked_draws=ranked_draws, seed=seed)
     if ranked_draws > chains * draws:
         raise BadInput(
             f"--ranked-draws {ranked_draws} exceeds the {chains * draws} draws per simulation; "
@@ -702,6 +723,7 @@ def sbc(
     with user_input():
         _check_samplers(target_model, [chosen])
         prior_draw(spec, payload, 0)  # the model can be simulated from its prior
+        fitting.check_memory(spec, payload, draws=draws, chains=chains)
     _check_executor(workers, scheduler)
     _claim(ctx, out, "sbc")
     with user_input():
@@ -721,11 +743,8 @@ def sbc(
                 target_model.source.get("script_sha256", ""),
             ),
         )
-    todo = sum(
-        not sbc_run.sim_file(out, i).exists()
-        or (save_runs and not sbc_run.sim_file(out, i, ".nc").exists())
-        for i in range(run_spec.sims)
-    )
+    finished = sbc_run.load_finished(out, run_spec, save_runs, note=_console().print)
+    todo = run_spec.sims - len(finished)
     with _progress() as bar, _executor_errors():
         task = bar.add_task(f"sbc {spec.name}", total=run_spec.sims)
 
@@ -743,6 +762,7 @@ def sbc(
             scheduler=scheduler,
             progress=step,
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
+            finished=finished,
         )
     sbc_run.write_tables(out, ranks, summary)
     settings = ("sampler", "sims", "draws", "tune", "chains", "ranked_draws")
@@ -784,6 +804,7 @@ def report(
     out = rundir.check_out(out)
     with user_input():
         chosen = parse_topics(topics)
+    _run_lengths(seed=seed)
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     _claim(ctx, out, "report")

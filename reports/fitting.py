@@ -26,6 +26,7 @@ from ..models import glad as glad_model
 from ..models import linear_regression as lr
 from .run_page import write_fit_page
 from .rundir import publish, write_atomic
+from .tables import csv_text
 
 # Models whose weight vector ``w`` has one entry per column of the user's design, so it
 # can be labelled by the feature names.
@@ -51,19 +52,12 @@ class UserData(NamedTuple):
 
 
 def read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """A user's CSV as a DataFrame, or a :class:`models.DataError` saying what is wrong.
+    """A user's CSV for a registry model as a DataFrame, or a :class:`models.DataError`
+    saying what is wrong (:func:`models.user.read_csv`: a missing or empty file, another
+    format, a ``;``-separated file, a header without rows, ...)."""
+    from ..models import user
 
-    pandas' own errors (an empty file, a file that is not CSV) propagate unchanged.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise models.DataError(f"no such file: {path}")
-    if path.is_dir():
-        raise models.DataError(f"{path} is a folder; give a CSV file")
-    df = pd.read_csv(path)
-    if df.empty:
-        raise models.DataError(f"{path} has a header but no rows; give at least one observation")
-    return df
+    return user.read_csv(path, csv_only=True)
 
 
 def _check_settings(model: str, settings: Mapping[str, Any], accepted: set[str]) -> None:
@@ -138,6 +132,86 @@ def load_data(
         intercept = bool(kwargs.get("intercept", params["intercept"].default))
         names = lr.design_from_frame(df, target, intercept=intercept)[2]
     return UserData(data, names)
+
+
+# ---------------------------------------------------------------------------- memory
+
+#: Numbers a run stores per draw beside the parameters: the sampler's statistics (``lp``,
+#: ``acceptance_rate``, ``diverging``, ``n_steps``, and NUTS's tree depth, energy, step
+#: size, ...), rounded up.
+SAMPLE_STATS = 10
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use: what the system has available
+    (``psutil``; else all of it, from ``sysconf``), within a cgroup's limit (a container's)
+    where one is set."""
+    try:
+        import psutil
+
+        free = int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
+        free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit.isdigit() and used.isdigit():
+            free = min(free, max(int(limit) - int(used), 0))
+    except OSError:
+        pass
+    return free
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_memory(
+    spec: models.ModelSpec,
+    data: Mapping[str, Any],
+    *,
+    draws: int,
+    chains: int,
+    tune: int = 0,
+    runs: int = 1,
+) -> None:
+    """Refuse, before any work, runs whose draws cannot fit in this machine's memory.
+
+    One run holds ``draws × chains × (values per draw + SAMPLE_STATS)`` float64 numbers
+    (:func:`inference.values_per_draw`), twice while they are collected (the sampler's
+    arrays, then the InferenceData); ``runs`` runs kept together (a comparison keeps
+    every run for its table) hold that many more. Compared with
+    :func:`available_memory`. ``tune`` is taken so that the run lengths pass as they
+    are; warm-up draws are not kept.
+
+    Raises
+    ------
+    models.DataError
+        With the estimate, what it is made of, and the options to lower.
+    """
+    try:
+        values = inference.values_per_draw(spec, data)
+    except models.DataError:
+        raise
+    except Exception:  # a model that cannot be traced fails in its run, with its own error
+        return
+    one = draws * chains * (values + SAMPLE_STATS) * 8
+    need = one * (runs + 1)
+    free = available_memory()
+    if need <= free:
+        return
+    if runs > 1:
+        kept = f" × {runs} runs, all kept for the table,"
+        lower = "--draws, --chains or the number of seeds and samplers"
+    else:
+        kept = ", held twice while they are collected,"
+        lower = "--draws or --chains"
+    raise models.DataError(
+        f"--draws {draws} × --chains {chains} × {values + SAMPLE_STATS} numbers per draw "
+        f"({values} parameter value{'s' if values != 1 else ''}, {SAMPLE_STATS} sampler "
+        f"statistics){kept} need about {_gb(need)} of memory; this machine has {_gb(free)} "
+        f"available; lower {lower}"
+    )
 
 
 # ---------------------------------------------------------------------------- method
@@ -449,7 +523,7 @@ def fit_and_write(
         meta[method] = tables.pop("info", {})
         summary = tables.pop("summary")
         for name, table in tables.items():
-            files[f"{name}.csv"] = table.to_csv(index=False)
+            files[f"{name}.csv"] = csv_text(table, index=False)
     else:
         idata = inference.sample(
             spec,
@@ -463,7 +537,7 @@ def fit_and_write(
         )
         summary = sampled_summary(idata, feature_names)
         meta["sampler"] = dict(idata.attrs)
-    files["summary.csv"] = summary.to_csv(index=False)
+    files["summary.csv"] = csv_text(summary, index=False)
     if spec.name in _REGRESSION:
         X, t = data["X"], data["t"]
         names = list(feature_names) if feature_names else [f"x{j}" for j in range(X.shape[1])]
@@ -472,7 +546,7 @@ def fit_and_write(
             est["map"] = lr.map_estimate(X, t, data["alpha"], data["beta"])
         ref = spec.exact(data)["w"]
         est["posterior_mean"], est["posterior_sd"] = ref.mean, ref.sd
-        files["estimates.csv"] = est.to_csv(index=False)
+        files["estimates.csv"] = csv_text(est, index=False)
     n_obs = next((len(v) for v in data.values() if np.ndim(v) >= 1), 0)
     meta["n_observations"] = int(n_obs)
     files["fit.json"] = json.dumps(meta, indent=2, default=str)

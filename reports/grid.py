@@ -6,7 +6,10 @@ local Dask cluster, or an existing one). Each finished run is written atomically
 ``DIR`` loads what is there and computes only what is missing.
 ``DIR/grid.json`` records the model and the run settings, so that a folder holding
 another model's grid (or the same model with other data or sizes) is refused rather
-than mixed.
+than mixed. Each run file records them too (its attrs), so a lost or damaged
+``grid.json`` is rebuilt from the runs when every one of them agrees with the command
+(:func:`prepare`); a run file that cannot be read is recomputed, and said so
+(:func:`load_finished`).
 """
 
 from __future__ import annotations
@@ -22,14 +25,33 @@ import arviz as az
 import pandas as pd
 
 from .. import diagnostics, inference, models
+from ..inference._checks import MAX_SEED
 from .executor import open_executor
 from .rundir import atomic_path, ensure, write_atomic
+from .tables import csv_text
 
-__all__ = ["GridSpec", "RunTask", "changed", "parse_seeds", "run_grid", "run_task"]
+__all__ = [
+    "MAX_RUNS",
+    "Finished",
+    "GridSpec",
+    "RunTask",
+    "changed",
+    "load_finished",
+    "parse_seeds",
+    "run_grid",
+    "run_task",
+]
+
+#: The most seeds of a comparison (and simulations of an SBC run): one file each.
+MAX_RUNS = 10_000
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> [0, 3, 5], mixes allowed (``"0-2,7"``)."""
+    """``"0-9"`` -> 0..9, ``"0,3,5"`` -> [0, 3, 5], mixes allowed (``"0-2,7"``).
+
+    Seeds are NumPy's, 0 to 2**32 - 1; at most :data:`MAX_RUNS` of them (counted before
+    a range is expanded, so ``0-99999999999`` is refused at once).
+    """
     seeds: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -40,13 +62,25 @@ def parse_seeds(text: str) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise ValueError(f"seed range {part!r} runs backwards; write it as {hi}-{lo}")
-            seeds.extend(range(lo, hi + 1))
+            bounds = (lo, hi)
         elif part.isdigit():
-            seeds.append(int(part))
+            lo = hi = int(part)
+            bounds = (lo,)
         else:
             raise ValueError(
                 f"cannot read seeds {text!r}; use a range like 0-9 or a list like 0,3,5"
             )
+        if hi > MAX_SEED:
+            raise ValueError(
+                f"seed {max(bounds)} is beyond the largest seed {MAX_SEED} (seeds are NumPy's, "
+                f"0 to 2**32 - 1); give smaller seeds"
+            )
+        if len(seeds) + hi - lo + 1 > MAX_RUNS:
+            raise ValueError(
+                f"--seeds {text} asks for {len(seeds) + hi - lo + 1:,} or more seeds; a "
+                f"comparison takes at most {MAX_RUNS:,} (one run file each): e.g. --seeds 0-99"
+            )
+        seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise ValueError("no seeds given; use a range like 0-9 or a list like 0,3,5")
     return sorted(set(seeds))
@@ -98,23 +132,98 @@ def save_idata(idata: az.InferenceData, path: Path) -> None:
         idata.to_netcdf(str(tmp))
 
 
-def prepare(out: Path, grid: GridSpec) -> GridSpec:
+# What a run file records of its grid, beside the attrs ``inference.sample`` stamps
+# (model, sampler, seed, draws, tune, chains): enough to rebuild a lost grid.json.
+_STAMPED = ("data", "options", "script_sha256")
+
+
+def _stamp(idata: az.InferenceData, grid: GridSpec) -> az.InferenceData:
+    idata.attrs = {**idata.attrs, **{f"grid_{k}": getattr(grid, k) for k in _STAMPED}}
+    return idata
+
+
+def _run_settings(path: Path) -> dict[str, Any] | None:
+    """The settings a run file records (its netCDF global attributes); None if unreadable."""
+    import h5netcdf
+
+    try:
+        with h5netcdf.File(path, "r") as f:
+            return {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    except Exception:
+        return None
+
+
+def _from_runs(out: Path, grid: GridSpec, why: str) -> GridSpec:
+    """The grid of the run files in ``out/runs``, when each agrees with ``grid``: its
+    samplers and seeds merged in. ``why`` says what happened to grid.json.
+
+    Raises
+    ------
+    ValueError
+        A run made with other settings (or one that does not record them).
+    """
+    samplers, seeds = list(grid.samplers), set(grid.seeds)
+    wanted = {"model": grid.model, "draws": grid.draws, "tune": grid.tune, "chains": grid.chains}
+    wanted |= {f"grid_{k}": getattr(grid, k) for k in _STAMPED}
+    for path in sorted((out / "runs").glob("*.nc")):
+        attrs = _run_settings(path)
+        if attrs is None:
+            continue  # unreadable: recomputed if this grid has it (load_finished)
+        rel = path.relative_to(out)
+        for key, value in wanted.items():
+            if key not in attrs:
+                raise ValueError(
+                    f"{why}, and {rel} does not record the data it was made with, so the "
+                    f"runs cannot be matched to this command; choose another --out"
+                )
+            if attrs[key] != value:
+                what = key.removeprefix("grid_")
+                shown = "other data" if what == "data" else f"{what} {attrs[key]!r}"
+                raise ValueError(
+                    f"{why}, and {rel} was made with {shown}, not this command's; rerun with "
+                    "the settings the runs were made with, or choose another --out"
+                )
+        samplers.append(str(attrs["sampler"]))
+        seeds.add(int(attrs["seed"]))
+    return GridSpec(
+        **{
+            **asdict(grid),
+            "samplers": tuple(dict.fromkeys(samplers)),
+            "seeds": tuple(sorted(seeds)),
+        }
+    )
+
+
+def prepare(out: Path, grid: GridSpec, note: Callable[[str], None] | None = None) -> GridSpec:
     """Create ``out`` or check that it holds a grid this one can resume.
 
     Returns the grid to run: ``grid`` itself, or its union with the samplers and seeds
     already in ``out`` (the table then covers every finished run there).
+
+    A ``grid.json`` that is missing (beside a ``runs`` folder) or unreadable is rebuilt
+    from the run files, when each records this command's model, run lengths, data,
+    options and script (runs made with other settings are refused, never mixed);
+    ``note`` is told so in one line.
     """
     manifest = out / "grid.json"
+    old_spec = None
     if manifest.exists():
         try:
             old = json.loads(manifest.read_text())
-            old_spec = GridSpec(
-                **{**old, "samplers": tuple(old["samplers"]), "seeds": tuple(old["seeds"])}
-            )
-        except (ValueError, TypeError, KeyError):
-            raise ValueError(
-                f"{manifest} is not a bayesmin grid manifest; choose another --out"
-            ) from None
+        except (OSError, ValueError):  # damaged: truncated, emptied, overwritten
+            old_spec = _rebuild(out, grid, f"{manifest} is unreadable", note)
+        else:
+            try:
+                old_spec = GridSpec(
+                    **{**old, "samplers": tuple(old["samplers"]), "seeds": tuple(old["seeds"])}
+                )
+            except (TypeError, KeyError, AttributeError):
+                raise ValueError(
+                    f"{manifest} is not a bayesmin grid manifest; choose another --out"
+                ) from None
+    elif any((out / "runs").glob("*.nc")):
+        old_spec = _rebuild(out, grid, f"{manifest} is missing", note)
+    if old_spec is not None:
         why = grid.compatible(old_spec)
         if why:
             raise ValueError(
@@ -129,10 +238,20 @@ def prepare(out: Path, grid: GridSpec) -> GridSpec:
         )
         write_atomic(manifest, json.dumps(asdict(merged), indent=2))
         return merged
-    else:
-        ensure(out, "compare")  # a new or empty folder: nothing else is mixed in
-        write_atomic(manifest, json.dumps(asdict(grid), indent=2))
-        return grid
+    ensure(out, "compare")  # a new or empty folder: nothing else is mixed in
+    write_atomic(manifest, json.dumps(asdict(grid), indent=2))
+    return grid
+
+
+def _rebuild(out: Path, grid: GridSpec, why: str, note: Callable[[str], None] | None):
+    """:func:`_from_runs`, and one line to ``note`` that grid.json was rebuilt."""
+    rebuilt = _from_runs(out, grid, why)
+    if note:
+        note(
+            f"{why.replace(' is ', ' was ', 1)}; rebuilt it from this command's settings, "
+            f"which every run in {out / 'runs'} agrees with"
+        )
+    return rebuilt
 
 
 @dataclass(frozen=True)
@@ -174,6 +293,39 @@ def _load(path: Path) -> az.InferenceData | None:
         return az.from_netcdf(str(path))
     except Exception:
         return None
+
+
+class Finished(dict):
+    """The runs of a grid already on disk, by label (``nuts/seed=0``); ``unreadable``:
+    the run files that exist but cannot be read (truncated, damaged), to recompute."""
+
+    def __init__(self, runs: Mapping[str, az.InferenceData] = (), unreadable=()) -> None:
+        super().__init__(runs)
+        self.unreadable: list[Path] = list(unreadable)
+
+
+def load_finished(out: Path, grid: GridSpec, note: Callable[[str], None] | None = None) -> Finished:
+    """Every run of ``grid`` already in ``out``; ``note`` is told once which files could
+    not be read (they are recomputed and overwritten)."""
+    finished = Finished()
+    for sampler in grid.samplers:
+        for seed in grid.seeds:
+            path = run_file(out, sampler, seed)
+            if not path.exists():
+                continue
+            idata = _load(path)
+            if idata is None:
+                finished.unreadable.append(path)
+            else:
+                finished[f"{sampler}/seed={seed}"] = idata
+    bad = [str(p.relative_to(out)) for p in finished.unreadable]
+    if note and bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        one = len(bad) == 1
+        note(
+            f"{shown} {'was' if one else 'were'} unreadable; recomputing {'it' if one else 'them'}"
+        )
+    return finished
 
 
 def options_for(sampler: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,6 +371,7 @@ def run_grid(
     scheduler: str | None = None,
     on_start: Callable[[str], None] | None = None,
     reference: Mapping[str, Any] | None = None,
+    finished: Mapping[str, az.InferenceData] | None = None,
     **options: Any,
 ) -> tuple[dict[str, az.InferenceData], pd.DataFrame]:
     """Run every (sampler, seed) not yet on disk; return all runs and the table.
@@ -233,9 +386,12 @@ def run_grid(
     ``options`` go to each sampler that takes them (:func:`options_for`); one that no
     sampler of the grid takes is an error. ``reference`` (a long run or a user's draws,
     :func:`diagnostics.reference`) is what the table's bias columns measure against;
-    by default the model's closed form, where it has one.
+    by default the model's closed form, where it has one. ``finished``: the runs on disk
+    as :func:`load_finished` read them (read here when not given).
     """
     own_options = grid_options(grid.samplers, options)
+    if finished is None:
+        finished = load_finished(out, grid)
     runs: dict[str, az.InferenceData] = {}
     errors: dict[str, str] = {}
     todo: list[RunTask] = []
@@ -243,8 +399,7 @@ def run_grid(
         own = own_options[sampler]
         for seed in grid.seeds:
             task = RunTask(spec, data, sampler, seed, grid.draws, grid.tune, grid.chains, own)
-            path = run_file(out, sampler, seed)
-            idata = _load(path) if path.exists() else None
+            idata = finished.get(task.label)
             if idata is None:
                 todo.append(task)
                 continue
@@ -259,7 +414,7 @@ def run_grid(
             if outcome.error:
                 errors[task.label] = outcome.error
             else:
-                save_idata(outcome.value, run_file(out, task.sampler, task.seed))
+                save_idata(_stamp(outcome.value, grid), run_file(out, task.sampler, task.seed))
                 runs[task.label] = outcome.value
             if progress:
                 progress(task.label, True)
@@ -289,7 +444,7 @@ def run_grid(
 
 
 def write_table(out: Path, table: pd.DataFrame) -> Path:
-    return write_atomic(out / "comparison.csv", table.to_csv())
+    return write_atomic(out / "comparison.csv", csv_text(table))
 
 
 def summarise(table: pd.DataFrame, samplers: Sequence[str]) -> pd.DataFrame:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .html import write_atomic
+from .tables import csv_text
 
 __all__ = [
     "DATASETS",
@@ -165,7 +166,7 @@ def fit_neural(
 
     def write_losses() -> None:
         frame = pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses})
-        write_atomic(loss_path, frame.to_csv(index=False))
+        write_atomic(loss_path, csv_text(frame, index=False))
 
     def callback(state, chunk_losses) -> None:
         losses.extend(np.asarray(chunk_losses, dtype=float).tolist())

@@ -77,14 +77,19 @@ def parse_topics(text: str | Sequence[str] | None) -> list[int]:
     Raises
     ------
     ValueError
-        For an unknown topic, or one without a report section yet, naming those there are.
+        For an unknown topic, or one without a report section yet, naming those there are;
+        for an empty choice (``""``, ``","``).
     """
     available = available_topics()
     if text is None:
         return available
     items = text.split(",") if isinstance(text, str) else list(text)
     items = [i.strip().lower() for i in items if i.strip()]
-    if not items or items == ["all"]:
+    if not items:  # "" is no choice, not "everything": only "all" means all
+        raise ValueError(
+            "--topics is empty; give topic numbers or names (e.g. 1,2,conjugate), or all"
+        )
+    if items == ["all"]:
         return available
     by_name = {name: n for n, (name, _) in TOPICS.items()} | _ALIASES
     chosen: list[int] = []

@@ -25,12 +25,14 @@ import pandas as pd
 from .. import models
 from ..diagnostics import sbc
 from .executor import open_executor
-from .grid import changed, options_for, save_idata
+from .grid import MAX_RUNS, changed, options_for, save_idata
 from .rundir import ensure, write_atomic
+from .tables import csv_text
 
-__all__ = ["MIN_SIMS", "SBCSpec", "prepare", "run_sbc", "sim_file"]
+__all__ = ["MAX_SIMS", "MIN_SIMS", "SBCSpec", "check_sims", "prepare", "run_sbc", "sim_file"]
 
 MIN_SIMS = 10
+MAX_SIMS = MAX_RUNS
 MANIFEST = "sbc.json"
 
 
@@ -52,6 +54,22 @@ class SBCSpec:
         """Why ``other`` (read from disk) cannot be resumed by ``self``; None if it can."""
         keys = ("model", "sampler", "seed", "draws", "tune", "chains", "ranked_draws", "data")
         return changed(self, other, keys)
+
+
+def check_sims(sims: int) -> int:
+    """``--sims`` from :data:`MIN_SIMS` (fewer, and a uniformity test says nothing) to
+    :data:`MAX_SIMS` (one file per simulation), or a ``ValueError`` saying which."""
+    if sims < MIN_SIMS:
+        raise ValueError(
+            f"--sims must be >= {MIN_SIMS} for a uniformity test to say anything, "
+            f"got {sims}; 100 or more is usual"
+        )
+    if sims > MAX_SIMS:
+        raise ValueError(
+            f"--sims must be <= {MAX_SIMS:,} (one file per simulation), got {sims:,}; "
+            "a few hundred simulations already show a miscalibration"
+        )
+    return sims
 
 
 def sim_file(out: Path, index: int, suffix: str = ".json") -> Path:
@@ -87,8 +105,34 @@ def _read_sim(path: Path) -> dict | None:
     try:
         record = json.loads(path.read_text())
         return record if isinstance(record.get("ranks"), dict) else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return None
+
+
+def load_finished(
+    out: Path, spec: SBCSpec, save_runs: bool = False, note: Callable[[str], None] | None = None
+) -> dict[int, dict]:
+    """The finished simulations in ``out`` by index (with their ``.nc`` when ``save_runs``);
+    ``note`` is told once which records could not be read (they are recomputed)."""
+    records: dict[int, dict] = {}
+    unreadable = []
+    for index in range(spec.sims):
+        path = sim_file(out, index)
+        if not path.exists():
+            continue
+        record = _read_sim(path)
+        if record is None:
+            unreadable.append(str(path.relative_to(out)))
+        elif not save_runs or sim_file(out, index, ".nc").exists():
+            records[index] = record
+    if note and unreadable:
+        shown = ", ".join(unreadable[:3])
+        shown += f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        one = len(unreadable) == 1
+        note(
+            f"{shown} {'was' if one else 'were'} unreadable; recomputing {'it' if one else 'them'}"
+        )
+    return records
 
 
 def run_sbc(
@@ -103,6 +147,7 @@ def run_sbc(
     progress: Callable[[str, bool], None] | None = None,
     on_start: Callable[[str], None] | None = None,
     sampler: Any = None,
+    finished: Mapping[int, dict] | None = None,
     **options: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
     """Run the simulations not yet in ``out``; return ``(ranks, summary, errors)``.
@@ -112,6 +157,8 @@ def run_sbc(
     ``options`` go to :func:`inference.sample` (those the sampler takes, with ``cores=1``
     for a PyMC-backed one: :func:`reports.grid.options_for`). Failed simulations are
     returned in ``errors`` (index → message) and are retried on the next run.
+    ``finished``: the simulations on disk as :func:`load_finished` read them (read here
+    when not given).
     """
     chosen = sampler if sampler is not None else spec.sampler
     if not callable(chosen):
@@ -120,12 +167,13 @@ def run_sbc(
         if unknown:
             raise ValueError(f"{chosen} takes no option(s) {', '.join(unknown)}")
         options = own
+    if finished is None:
+        finished = load_finished(out, spec, save_runs)
     records: dict[int, dict] = {}
     todo = []
     for index in range(spec.sims):
-        path = sim_file(out, index)
-        record = _read_sim(path) if path.exists() else None
-        if record is not None and (not save_runs or sim_file(out, index, ".nc").exists()):
+        record = finished.get(index)
+        if record is not None:
             records[index] = record
             if progress:
                 progress(f"simulation {index}", False)
@@ -189,8 +237,8 @@ def run_sbc(
 
 
 def write_tables(out: Path, ranks: pd.DataFrame, summary: pd.DataFrame) -> None:
-    write_atomic(out / "ranks.csv", ranks.to_csv(index=False))
-    write_atomic(out / "summary.csv", summary.to_csv(index=False))
+    write_atomic(out / "ranks.csv", csv_text(ranks, index=False))
+    write_atomic(out / "summary.csv", csv_text(summary, index=False))
 
 
 def write_page(
