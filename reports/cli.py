@@ -761,7 +761,25 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bayesmin`` script."""
+    """Entry point of the ``bayesmin`` script.
+
+    SIGINT (Ctrl-C) and SIGTERM stop the command cleanly (:mod:`reports.interrupts`):
+    progress bars and clusters are closed, finished runs kept, one line is printed, and
+    the exit status is 130 (143 for SIGTERM).
+    """
+    from .interrupts import MESSAGE, Interrupted, check, handle_signals
+
+    with handle_signals():
+        try:
+            code = _main(argv)
+            check()  # a signal whose exception some library swallowed
+            return code
+        except Interrupted as err:
+            print(MESSAGE, file=sys.stderr)
+            return err.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     from .executor import quiet_libraries
 
     quiet_libraries()
