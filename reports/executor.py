@@ -18,8 +18,9 @@ A task that raises (or whose worker dies) comes back as an error string; the gri
 
 Interrupted (Ctrl-C, SIGTERM; see :mod:`reports.interrupts`), the executor stops at once
 in this process, drops what has not finished on Dask and closes a local cluster, its
-worker processes included, before the interruption reaches the caller. The workers of
-a local cluster never see a Ctrl-C meant for the command: the command stops them itself.
+worker processes included, before the interruption reaches the caller. A local cluster
+listens on 127.0.0.1 only, serves no dashboard, and its workers never see a Ctrl-C
+meant for the command: the command stops them itself.
 """
 
 from __future__ import annotations
@@ -278,7 +279,7 @@ def _remote(address: str) -> Iterator[DaskExecutor]:
         n = len(client.scheduler_info().get("workers", {}))
         yield DaskExecutor(client, f"on the Dask scheduler at {address} ({n} worker(s))")
     finally:
-        with interrupts.held():
+        with interrupts.held(), _quiet_distributed():
             client.close()
 
 
@@ -293,8 +294,14 @@ def _local(workers: int) -> Iterator[DaskExecutor]:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
+                host="127.0.0.1",
+                # dashboard_address=None alone still starts the scheduler's HTTP server on
+                # port 8787 (dask/distributed#7207), with a warning when another Dask has
+                # it: no dashboard, and that server on a free local port.
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                # Workers log a heartbeat failure at ERROR when the scheduler closes first.
+                silence_logs=logging.CRITICAL,
                 env=WORKER_ENV,
                 # Orphaned workers (their grid was killed) give up quickly instead of
                 # waiting for a scheduler that will not come back.
@@ -303,7 +310,7 @@ def _local(workers: int) -> Iterator[DaskExecutor]:
             client = Client(cluster, set_as_default=False)
         yield DaskExecutor(client, f"on a local Dask cluster ({workers} worker process(es))")
     finally:
-        with interrupts.held():
+        with interrupts.held(), _quiet_distributed():
             if client is not None:
                 client.close()
             if cluster is not None:
@@ -335,3 +342,21 @@ def _sigint_blocked_in_new_threads() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Silence Dask's and Tornado's loggers while a cluster closes.
+
+    Closing a cluster whose workers are mid-task (after Ctrl-C) logs lost connections
+    and cancelled heartbeats, with tracebacks; none of it is news to the user.
+    """
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
