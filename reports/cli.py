@@ -814,13 +814,13 @@ def run() -> None:  # pragma: no cover - the console script
 
     Compiled samplers are kept under ``$BAYESMIN_CACHE`` (default
     ``~/.cache/bayesmin/jax``), so a second report or comparison on the same models
-    skips most of the compile time. ``JAX_COMPILATION_CACHE_DIR`` overrides it.
+    skips most of the compile time. ``JAX_COMPILATION_CACHE_DIR`` overrides it. Where
+    the home folder is not writable, the libraries' caches go to a temporary folder
+    (:mod:`reports.cachedirs`).
     """
-    import os
+    from .cachedirs import apply_fallback
 
-    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-        default = Path(os.environ.get("BAYESMIN_CACHE", Path.home() / ".cache" / "bayesmin"))
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(default / "jax")
+    apply_fallback()  # before anything imports matplotlib, arviz, pytensor or jax
     sys.exit(main())
 
 

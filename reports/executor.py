@@ -70,11 +70,12 @@ def quiet_libraries() -> None:
     """
     import warnings
 
+    # Filters first: PyMC imports ArviZ, which warns as it is imported.
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
     import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
 
 _QUIETED = False
