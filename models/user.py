@@ -155,12 +155,11 @@ def _import_script(path: Path) -> Any:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except KeyboardInterrupt:
+    except BaseException as err:
         del sys.modules[module_name]
-        raise
-    except BaseException as err:  # the user's code (SystemExit included): theirs to fix
-        del sys.modules[module_name]
-        raise _script_error(path, err) from None
+        if not isinstance(err, Exception | SystemExit):  # Ctrl-C, or the CLI's Interrupted
+            raise
+        raise _script_error(path, err) from None  # the user's code: theirs to fix
     return module
 
 

@@ -825,7 +825,25 @@ def report(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``bayesmin`` script."""
+    """Entry point of the ``bayesmin`` script.
+
+    SIGINT (Ctrl-C) and SIGTERM stop the command cleanly (:mod:`reports.interrupts`):
+    progress bars and clusters are closed, finished runs kept, one line is printed, and
+    the exit status is 130 (143 for SIGTERM).
+    """
+    from .interrupts import MESSAGE, Interrupted, check, handle_signals
+
+    with handle_signals():
+        try:
+            code = _main(argv)
+            check()  # a signal whose exception some library swallowed
+            return code
+        except Interrupted as err:
+            print(MESSAGE, file=sys.stderr)
+            return err.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     from .executor import quiet_libraries
 
     quiet_libraries()
@@ -860,13 +878,13 @@ def run() -> None:  # pragma: no cover - the console script
 
     Compiled samplers are kept under ``$BAYESMIN_CACHE`` (default
     ``~/.cache/bayesmin/jax``), so a second report or comparison on the same models
-    skips most of the compile time. ``JAX_COMPILATION_CACHE_DIR`` overrides it.
+    skips most of the compile time. ``JAX_COMPILATION_CACHE_DIR`` overrides it. Where
+    the home folder is not writable, the libraries' caches go to a temporary folder
+    (:mod:`reports.cachedirs`).
     """
-    import os
+    from .cachedirs import apply_fallback
 
-    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-        default = Path(os.environ.get("BAYESMIN_CACHE", Path.home() / ".cache" / "bayesmin"))
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = str(default / "jax")
+    apply_fallback()  # before anything imports matplotlib, arviz, pytensor or jax
     sys.exit(main())
 
 

@@ -15,18 +15,28 @@ machine needs no shared file system.
   ``dask worker`` started outside bayesmin, with bayesmin installed on the workers).
 
 A task that raises (or whose worker dies) comes back as an error string; the grid goes on.
+
+Interrupted (Ctrl-C, SIGTERM; see :mod:`reports.interrupts`), the executor stops at once
+in this process, drops what has not finished on Dask and closes a local cluster, its
+worker processes included, before the interruption reaches the caller. A local cluster
+listens on 127.0.0.1 only, serves no dashboard, and its workers never see a Ctrl-C
+meant for the command: the command stops them itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+
+from . import interrupts
 
 __all__ = [
     "ExecutorError",
@@ -46,6 +56,8 @@ WORKER_ENV = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
 CONNECT_TIMEOUT_S = 5
+# How often waiting on Dask's futures looks for a finished one (and for a signal).
+POLL_S = 0.05
 
 
 def quiet_libraries() -> None:
@@ -58,11 +70,12 @@ def quiet_libraries() -> None:
     """
     import warnings
 
+    # Filters first: PyMC imports ArviZ, which warns as it is imported.
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
     import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
 
     logging.getLogger("pymc").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
 
 
 _QUIETED = False
@@ -119,13 +132,18 @@ class InProcess:
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Outcome]:
         for task in tasks:
+            interrupts.check()
             try:
-                yield Outcome(task, fn(task))
+                outcome = Outcome(task, fn(task))
             except Exception as err:  # a failed run is a row, not the end of the grid
                 logging.getLogger(__name__).debug(
                     "task %r failed\n%s", task, traceback.format_exc()
                 )
-                yield Outcome(task, error=_describe(err))
+                outcome = Outcome(task, error=_describe(err))
+            # A signal whose exception a library swallowed: the run may have been cut
+            # short (or failed because of it), so it is neither kept nor recorded.
+            interrupts.check()
+            yield outcome
 
 
 class DaskExecutor:
@@ -136,31 +154,49 @@ class DaskExecutor:
         self.description = description
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> Iterator[Outcome]:
-        from distributed import as_completed
-
         if not tasks:
             return
         # pure=False: every task runs, even two that look alike. No retries: a task
         # that raises would raise again, and its error belongs in the table.
         futures = self.client.map(partial(_in_worker, fn), list(tasks), pure=False)
-        owner = {f.key: t for f, t in zip(futures, tasks, strict=True)}
+        pending = dict(zip(futures, tasks, strict=True))
         try:
-            for future in as_completed(futures, loop=self.client.loop):
-                task = owner[future.key]
+            while pending:
+                future = _next_done(pending)
+                task = pending.pop(future)
                 try:
                     value = future.result()
-                except Exception as err:  # a lost worker: KilledWorker, CommClosedError
-                    yield Outcome(task, error=_describe(err))
+                except (Exception, asyncio.CancelledError) as err:  # a lost worker
+                    outcome = Outcome(task, error=_describe(err))
                 else:
                     if isinstance(value, _Failed):
-                        yield Outcome(task, error=value.error)
+                        outcome = Outcome(task, error=value.error)
                     else:
-                        yield Outcome(task, value)
+                        outcome = Outcome(task, value)
                 finally:
                     future.release()
+                yield outcome
         finally:
-            # Stopping early (Ctrl-C, an error here) cancels what has not started.
-            self.client.cancel([f for f in futures if not f.done()])
+            # Stopping early (Ctrl-C, an error here) drops what has not finished: the
+            # scheduler forgets a task no client wants. Unlike client.cancel, releasing
+            # does not wait on the scheduler, which may be what is not answering.
+            for future in pending:
+                future.release()
+
+
+def _next_done(pending: dict) -> Any:
+    """The first finished future of ``pending``, waiting in :func:`interrupts.pause`.
+
+    Waiting is a poll in our own sleep rather than Dask's ``as_completed``: a signal
+    that arrives while the grid waits (nearly always, on Dask) is raised there, not
+    inside Dask's condition variables and done-callbacks.
+    """
+    with interrupts.held():
+        while True:
+            for future in pending:
+                if future.done():
+                    return future
+            interrupts.pause(POLL_S)
 
 
 @contextmanager
@@ -244,27 +280,84 @@ def _remote(address: str) -> Iterator[DaskExecutor]:
         n = len(client.scheduler_info().get("workers", {}))
         yield DaskExecutor(client, f"on the Dask scheduler at {address} ({n} worker(s))")
     finally:
-        client.close()
+        with interrupts.held(), _quiet_distributed():
+            client.close()
 
 
 @contextmanager
 def _local(workers: int) -> Iterator[DaskExecutor]:
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        env=WORKER_ENV,
-        # Orphaned workers (their grid was killed) give up quickly instead of waiting
-        # for a scheduler that will not come back.
-        death_timeout=10,
-    )
-    client = Client(cluster, set_as_default=False)
+    client = cluster = None
     try:
+        with interrupts.held(), _sigint_blocked_in_new_threads():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                # dashboard_address=None alone still starts the scheduler's HTTP server on
+                # port 8787 (dask/distributed#7207), with a warning when another Dask has
+                # it: no dashboard, and that server on a free local port.
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                # Workers log a heartbeat failure at ERROR when the scheduler closes first.
+                silence_logs=logging.CRITICAL,
+                env=WORKER_ENV,
+                # Orphaned workers (their grid was killed) give up quickly instead of
+                # waiting for a scheduler that will not come back.
+                death_timeout=10,
+            )
+            client = Client(cluster, set_as_default=False)
         yield DaskExecutor(client, f"on a local Dask cluster ({workers} worker process(es))")
     finally:
-        client.close()
-        cluster.close()
+        with interrupts.held(), _quiet_distributed():
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextmanager
+def _sigint_blocked_in_new_threads() -> Iterator[None]:
+    """Start the cluster's threads, and so its worker processes, with SIGINT blocked.
+
+    Ctrl-C at a terminal goes to the whole foreground process group: a worker that got
+    it would print a traceback and die under its task. Threads inherit the signal mask
+    of the thread that starts them, and processes that of the thread that forks them, so
+    Dask's event-loop thread (started here) and every worker it spawns never receive
+    SIGINT; this thread's mask is restored after. This process still gets the signal
+    (delivered to its other threads, handled here), stops the grid and closes the workers.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Starting multiprocessing's resource tracker unblocks SIGINT in the thread that
+    # starts it (it does not restore the mask it found); started here first, Dask's
+    # thread finds it running and leaves its mask alone.
+    resource_tracker.ensure_running()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Silence Dask's and Tornado's loggers while a cluster closes.
+
+    Closing a cluster whose workers are mid-task (after Ctrl-C) logs lost connections
+    and cancelled heartbeats, with tracebacks; none of it is news to the user.
+    """
+    loggers = [logging.getLogger(name) for name in ("distributed", "tornado", "asyncio")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
