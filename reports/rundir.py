@@ -481,6 +481,7 @@ def claim(
     fd = _lock(path, note or f"bayesmin {command}")
     try:
         ensure(out, command, identity=identity, force=force)
+        _sweep(path)
         yield path
     finally:
         _unlock(path, fd)
@@ -489,6 +490,23 @@ def claim(
                 folder.rmdir()
             except OSError:
                 break
+
+
+# The names atomic_path and check_out give their temporary files.
+_TEMPORARY = re.compile(r"^\..+\.tmp-[0-9a-f]{8}(\.[^.]+)?$|^\.bayesmin-probe-[0-9a-f]{8}$")
+
+
+def _sweep(path: Path) -> None:
+    """Remove temporary files a writer killed before its rename left in ``path``.
+
+    Called with the folder's lock held, so no writer of this folder is running: every
+    such file is an orphan (``kill -9`` between creating it and renaming it).
+    """
+    if not path.is_dir():
+        return
+    for tmp in path.rglob(".*"):
+        if tmp.is_file() and _TEMPORARY.match(tmp.name):
+            tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- publishing

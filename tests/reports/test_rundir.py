@@ -339,3 +339,17 @@ def test_outputs_get_the_umasks_permissions(tmp_path, capsys, umask_022):
     assert _mode(rundir.write_atomic(tmp_path / "t.csv", "a\n1\n")) == 0o640
     with rundir.atomic_path(tmp_path / "t.nc") as tmp:
         assert _mode(tmp) == 0o640
+
+
+def test_a_claim_removes_temporaries_a_killed_writer_left(tmp_path):
+    out = tmp_path / "cmp"
+    (out / "runs").mkdir(parents=True)
+    (out / "grid.json").write_text("{}")
+    kept = out / "runs" / "mh__seed0.nc"
+    kept.write_bytes(b"finished")
+    # What kill -9 leaves between atomic_path's create and rename: a temporary name.
+    orphan = out / "runs" / ".mh__seed2.tmp-0123abcd.nc"
+    orphan.write_bytes(b"half written")
+    with rundir.claim(out, "compare"):
+        assert not orphan.exists()
+        assert kept.read_bytes() == b"finished"
