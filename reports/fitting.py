@@ -8,6 +8,7 @@ Both raise :class:`models.DataError` with one line that names the problem and th
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -152,13 +153,11 @@ def available_memory() -> int:
         free = int(psutil.virtual_memory().available)
     except ImportError:  # pragma: no cover - psutil comes with dask.distributed
         free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    try:
+    with contextlib.suppress(OSError):  # no cgroup v2 files: no container limit to apply
         limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
         used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
         if limit.isdigit() and used.isdigit():
             free = min(free, max(int(limit) - int(used), 0))
-    except OSError:
-        pass
     return free
 
 

@@ -43,6 +43,7 @@ Files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -407,7 +408,7 @@ def _lock(folder: Path, note: str) -> int | None:
             raise _busy(folder, info) from None
         # The holder before us removes the file as it lets go; the lock must be on the
         # file that is there now, or a third process could take that one beside us.
-        try:
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile: try again
             mine = os.fstat(fd)
             there = os.stat(path)
             if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
@@ -415,8 +416,6 @@ def _lock(folder: Path, note: str) -> int | None:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, json.dumps(record).encode(), 0)
                 return fd
-        except FileNotFoundError:
-            pass
         os.close(fd)
     raise OutError(f"cannot lock {folder}: its lock file keeps changing; try again")
 
@@ -425,11 +424,12 @@ def _unlock(folder: Path, fd: int | None) -> None:
     if fd is None:
         return
     try:
-        mine, there = os.fstat(fd), os.stat(folder / LOCK)
-        if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
-            os.unlink(folder / LOCK)
-    except OSError:
-        pass
+        # Only our own lock file goes; one a later holder made stays (and a folder
+        # removed meanwhile has none to remove).
+        with contextlib.suppress(OSError):
+            mine, there = os.fstat(fd), os.stat(folder / LOCK)
+            if (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino):
+                os.unlink(folder / LOCK)
     finally:
         os.close(fd)
 
