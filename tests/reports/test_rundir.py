@@ -299,9 +299,8 @@ def test_a_folder_being_written_is_refused_until_it_is_let_go(tmp_path, capsys):
         assert f"is being written by process {os.getpid()} (bayesmin compare normal_normal" in line
         assert "wait for it to finish, or choose another --out" in line
         assert not (out / "grid.json").exists()
-        with pytest.raises(rundir.Busy):
-            with rundir.claim(out, "compare"):
-                pass
+        with pytest.raises(rundir.Busy), rundir.claim(out, "compare"):
+            pytest.fail("a second claim took a folder another holder has locked")
     assert not out.exists()  # made by the claim, left empty: removed
     code, _, err = run(["compare", "normal_normal", *CHEAP_GRID, "--out", out], capsys)
     assert code == 0, err
