@@ -11,13 +11,21 @@ One import package whose subpackages are the course's layers, imported one way
 The most used calls are also here: :func:`sample` (= ``bayesmin.inference.sample``),
 :func:`get` (= ``bayesmin.models.get``) and :func:`compare` (= ``bayesmin.diagnostics.compare``).
 Everything loads on first use, so ``import bayesmin`` is cheap and changes no global
-setting (JAX's x64 flag, matplotlib's backend, logging, warnings filters).
+setting (JAX's x64 flag, matplotlib's backend, logging, warnings filters, JAX's
+compilation cache).
+
+:func:`enable_compile_cache` is the one documented call that turns on JAX's persistent
+compilation cache for a script (the ``bayesmin`` command does it for itself): compiled
+programs go to ``~/.cache/bayesmin/jax`` (or the folder given) and a later process
+loads them instead of compiling again.
 
 Examples
 --------
 >>> import bayesmin
 >>> idata = bayesmin.sample("normal_normal", "mh", progress=False)  # doctest: +SKIP
 >>> bayesmin.compare({"mh": idata}, reference=bayesmin.get("normal_normal"))  # doctest: +SKIP
+>>> bayesmin.enable_compile_cache()  # doctest: +SKIP
+PosixPath('/home/me/.cache/bayesmin/jax')
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ _SHORTCUTS = {
     "sample": ("inference", "sample"),
     "get": ("models", "get"),
     "compare": ("diagnostics", "compare"),
+    "enable_compile_cache": ("inference._compile_cache", "enable_compile_cache"),
 }
 
 __all__ = [*_SUBPACKAGES, *_SHORTCUTS, "__version__"]

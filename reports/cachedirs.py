@@ -20,6 +20,10 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..inference._compile_cache import cache_home as _cache_home
+from ..inference._compile_cache import home_folder as _home
+from ..inference._compile_cache import jax_cache_dir
+
 __all__ = ["apply_fallback", "fallback_environment", "jax_cache_dir", "writable"]
 
 
@@ -41,32 +45,6 @@ def writable(folder: Path) -> bool:
             return True
     except OSError:
         return False
-
-
-def _home(environ: Mapping[str, str]) -> Path | None:
-    try:
-        return Path(environ["HOME"]) if "HOME" in environ else Path.home()
-    except RuntimeError:  # no HOME and no password entry
-        return None
-
-
-def _cache_home(environ: Mapping[str, str]) -> Path | None:
-    if environ.get("XDG_CACHE_HOME"):
-        return Path(environ["XDG_CACHE_HOME"])
-    home = _home(environ)
-    return None if home is None else home / ".cache"
-
-
-def jax_cache_dir(environ: Mapping[str, str]) -> Path | None:
-    """Where the ``bayesmin`` script keeps JAX's compilation cache.
-
-    ``$BAYESMIN_CACHE/jax``, by default ``$XDG_CACHE_HOME/bayesmin/jax`` (that is,
-    ``~/.cache/bayesmin/jax``); None when there is no home folder to put it in.
-    """
-    if environ.get("BAYESMIN_CACHE"):
-        return Path(environ["BAYESMIN_CACHE"]) / "jax"
-    cache = _cache_home(environ)
-    return None if cache is None else cache / "bayesmin" / "jax"
 
 
 def _pytensor_folder_is_set(environ: Mapping[str, str]) -> bool:

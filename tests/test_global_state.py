@@ -148,3 +148,30 @@ def test_float64_restores_a_global_flag_flipped_inside_it():
         assert jax.numpy.ones(1).dtype == jax.numpy.float64
         jax.config.update("jax_enable_x64", not before)  # as PyTensor's JAX dispatch does
     assert jax.config.jax_enable_x64 == before
+
+
+COMPILE_CACHE = """
+import json, os, sys
+import jax, jax.numpy as jnp
+options = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+before = [getattr(jax.config, name) for name in options]
+jax.jit(lambda x: x + 1)(jnp.ones(3)).block_until_ready()  # JAX used before the call
+import bayesmin
+after_import = [getattr(jax.config, name) for name in options]
+folder = bayesmin.enable_compile_cache(sys.argv[1], min_compile_seconds=0)
+jax.jit(lambda x: jnp.sin(x) * 2)(jnp.ones(4)).block_until_ready()
+print(json.dumps({"before": before, "after_import": after_import, "folder": str(folder),
+                  "entries": sorted(os.listdir(folder))}))
+"""
+
+
+def test_import_leaves_the_compile_cache_off_and_one_call_turns_it_on(tmp_path, monkeypatch):
+    folder = tmp_path / "jax-cache"
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        monkeypatch.delenv(name, raising=False)
+    result = json.loads(_python(COMPILE_CACHE, str(folder)))
+    assert result["before"] == [None, 1.0]  # JAX's defaults: no cache folder
+    assert result["after_import"] == result["before"]  # importing bayesmin changed nothing
+    assert result["folder"] == str(folder)
+    # The program compiled after the call was written, though JAX had compiled before it.
+    assert any(name.endswith("-cache") for name in result["entries"]), result["entries"]

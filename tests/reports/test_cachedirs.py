@@ -75,3 +75,14 @@ def test_the_users_own_settings_are_kept(tmp_path, given):
         given = {**given, "PYTENSORRC": str(rc)}
     assert fallback_environment({"HOME": UNWRITABLE_HOME, **given}, scratch) == {}
     assert not calls
+
+
+def test_the_script_and_enable_compile_cache_share_one_default_folder(tmp_path):
+    from bayesmin.inference._compile_cache import jax_cache_dir
+
+    env = {"HOME": str(tmp_path)}
+    assert jax_cache_dir(env) == tmp_path / ".cache" / "bayesmin" / "jax"
+    assert jax_cache_dir({**env, "BAYESMIN_CACHE": "/b"}) == Path("/b/jax")
+    assert fallback_environment(env, lambda: tmp_path)["JAX_COMPILATION_CACHE_DIR"] == str(
+        jax_cache_dir(env)
+    )
