@@ -35,7 +35,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -156,7 +155,7 @@ class EMEstimator(BaseEstimator, metaclass=ABCMeta):
         for init in range(1 if warm else int(self.n_init)):
             start = self._warm_params(X) if warm else self._initial_params(X, data, rng, init)
             run = em(
-                jax.tree.map(jnp.asarray, start),
+                jax.device_put(start),
                 data,
                 e_step=e_step,
                 m_step=m_step,
@@ -209,7 +208,7 @@ class EMEstimator(BaseEstimator, metaclass=ABCMeta):
     def _compute(fn: Callable, *args, **static) -> Any:
         """``fn(*args, **static)`` in 64-bit JAX, the array arguments and results as NumPy."""
         with float64():
-            out = fn(*jax.tree.map(jnp.asarray, args), **static)
+            out = fn(*jax.device_put(args), **static)
             return jax.tree.map(np.asarray, out)
 
     def _validate_X(

@@ -162,6 +162,13 @@ def _m_step_outer(resp, data):
     }
 
 
+def _m_step(resp, data, covariance_type):
+    """θ from responsibilities ``resp`` (n, K), by the stored outer products where there are."""
+    if "outer" in data:  # the pytree's structure is static: decided when traced
+        return _m_step_outer(resp, data)
+    return _m_step_from_resp(resp, data["X"], data["reg_covar"], covariance_type)
+
+
 def _steps(covariance_type: str):
     """``(e_step, m_step, lower_bound)`` for one covariance type (stable identities)."""
 
@@ -178,10 +185,7 @@ def _steps(covariance_type: str):
         return q["bound"]
 
     def m_step(q, data):
-        resp = jnp.exp(q["log_resp"])
-        if "outer" in data:
-            return _m_step_outer(resp, data)
-        return _m_step_from_resp(resp, data["X"], data["reg_covar"], covariance_type)
+        return _m_step(jnp.exp(q["log_resp"]), data, covariance_type)
 
     return e_step, m_step, lower_bound
 
@@ -196,56 +200,76 @@ def _log_probs(params, X, covariance_type):
     return weighted, logsumexp(weighted, axis=1)
 
 
-_M_STEP = {
-    t: jax.jit(lambda resp, X, reg, t=t: _m_step_from_resp(resp, X, reg, t))
-    for t in COVARIANCE_TYPES
-}
-
-
 # ------------------------------------------------------------------ initialisation
 
 
 def _kmeans_plus_plus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Arthur & Vassilvitskii (2007) seeding, with 2 + log k candidates per centre (greedy)."""
+    """Arthur & Vassilvitskii (2007) seeding, with 2 + log k candidates per centre (greedy).
+
+    Squared distances as ‖x‖² − 2xᵀc + ‖c‖² (one matrix product per centre, not a pass
+    over an (n, d) difference per candidate), on X centred on its mean so that the
+    expansion loses no precision for data far from the origin.
+    """
     n = X.shape[0]
-    centres = [X[rng.integers(n)]]
-    closest = np.sum((X - centres[0]) ** 2, axis=1)
+    Xc = X - X.mean(axis=0)
+    sq = np.einsum("ij,ij->i", Xc, Xc)
+
+    def distances(rows) -> np.ndarray:  # (len(rows), n) squared distances to X[rows]
+        rows = np.atleast_1d(rows)
+        d2 = sq[rows][:, None] - 2.0 * (Xc[rows] @ Xc.T) + sq[None, :]
+        return np.maximum(d2, 0.0)
+
+    first = rng.integers(n)
+    chosen = [first]
+    closest = distances(first)[0]
     trials = 2 + int(np.log(k))
     for _ in range(1, k):
         total = closest.sum()
         if total <= 0:  # fewer distinct points than k: repeat one
-            centres.append(X[rng.integers(n)])
+            chosen.append(rng.integers(n))
             continue
         candidates = rng.choice(n, size=trials, p=closest / total)
-        dist = np.stack([np.sum((X - X[c]) ** 2, axis=1) for c in candidates])
+        dist = distances(candidates)
         best = np.argmin(np.minimum(closest[None, :], dist).sum(axis=1))
-        centres.append(X[candidates[best]])
+        chosen.append(candidates[best])
         closest = np.minimum(closest, dist[best])
-    return np.stack(centres)
+    return X[np.asarray(chosen)]
 
 
-@jax.jit
+def _nearest(X, centres):
+    """Index of the nearest centre of every row (‖x‖² is common to all centres: left out)."""
+    return jnp.argmin(jnp.sum(centres**2, 1)[None, :] - 2 * X @ centres.T, axis=1)
+
+
 def _lloyd(X, centres):
     """Lloyd's k-means iterations from ``centres`` until the labels stop changing."""
     k = centres.shape[0]
-
-    def labels_of(c):
-        return jnp.argmin(
-            jnp.sum(X**2, 1)[:, None] - 2 * X @ c.T + jnp.sum(c**2, 1)[None, :], axis=1
-        )
 
     def body(state):
         c, labels, _, i = state
         one_hot = jax.nn.one_hot(labels, k, dtype=X.dtype)
         counts = one_hot.sum(0)
         new_c = jnp.where(counts[:, None] > 0, one_hot.T @ X / jnp.maximum(counts, 1)[:, None], c)
-        new_labels = labels_of(new_c)
+        new_labels = _nearest(X, new_c)
         return new_c, new_labels, jnp.any(new_labels != labels), i + 1
 
-    labels = labels_of(centres)
-    state = (centres, labels, jnp.asarray(True), 0)
+    state = (centres, _nearest(X, centres), jnp.asarray(True), 0)
     _, labels, _, _ = jax.lax.while_loop(lambda s: s[2] & (s[3] < 300), body, state)
     return labels
+
+
+@partial(jax.jit, static_argnames=("covariance_type", "lloyd"))
+def _start_from_centres(data, centres, covariance_type, lloyd):
+    """θ from the hard labels of ``centres`` (k-means with ``lloyd``): one compiled program.
+
+    ``centres`` are in the frame of the stored data (centred where ``data`` holds ``Xc``).
+    """
+    X = data["Xc"] if "Xc" in data else data["X"]
+    labels = _lloyd(X, centres) if lloyd else _nearest(X, centres)
+    return _m_step(jax.nn.one_hot(labels, centres.shape[0], dtype=X.dtype), data, covariance_type)
+
+
+_start_from_resp = jax.jit(_m_step, static_argnames="covariance_type")
 
 
 # ------------------------------------------------------------------------ estimator
@@ -369,18 +393,20 @@ class GaussianMixture(DensityMixin, EMEstimator):
         return _STEPS[self.covariance_type]
 
     def _em_data(self, X: np.ndarray) -> dict:
-        reg = jnp.asarray(float(self.reg_covar))
+        # device_put, not jnp.asarray: JAX 0.10 compiles a small program per shape for
+        # the latter, a noticeable part of a first fit.
+        reg = jax.device_put(np.float64(self.reg_covar))
         n, d = X.shape
         if self.covariance_type == "full" and n * d * (d + 1) // 2 <= MAX_OUTER_ENTRIES:
             centre = X.mean(axis=0)
-            Xc = jnp.asarray(X - centre)
+            Xc = jax.device_put(X - centre)
             return {
                 "Xc": Xc,
-                "centre": jnp.asarray(centre),
+                "centre": jax.device_put(centre),
                 "outer": _outer_upper(Xc),
                 "reg_covar": reg,
             }
-        return {"X": jnp.asarray(X), "reg_covar": reg}
+        return {"X": jax.device_put(X), "reg_covar": reg}
 
     def _initial_params(self, X: np.ndarray, data, rng: np.random.Generator, init: int) -> dict:
         k, t = int(self.n_components), self.covariance_type
@@ -396,14 +422,15 @@ class GaussianMixture(DensityMixin, EMEstimator):
         if self.init_params == "random":
             resp = rng.uniform(size=(X.shape[0], k))
             resp /= resp.sum(axis=1, keepdims=True)
+            params = _start_from_resp(jax.device_put(resp), data, covariance_type=t)
         else:
             centres = _kmeans_plus_plus(X, k, rng)
-            if self.init_params == "kmeans":
-                labels = np.asarray(_lloyd(jnp.asarray(X), jnp.asarray(centres)))
-            else:
-                labels = np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
-            resp = np.eye(k)[labels]
-        params = _M_STEP[t](jnp.asarray(resp), jnp.asarray(X), float(self.reg_covar))
+            if "centre" in data:
+                centres = centres - np.asarray(data["centre"])
+            lloyd = self.init_params == "kmeans"
+            params = _start_from_centres(
+                data, jax.device_put(centres), covariance_type=t, lloyd=lloyd
+            )
         params = {name: np.asarray(v) for name, v in params.items()}
         if self.weights_init is not None:
             params["weights"] = np.asarray(self.weights_init, float)
