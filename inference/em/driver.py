@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._compiled import CompiledCache
+from .._xla import jit
 
 __all__ = ["EMResult", "em"]
 
@@ -71,7 +72,7 @@ def _loop(e_step, m_step, lower_bound, tol: float, max_iter: int):
         params, _, change, n, history = jax.lax.while_loop(cond, body, state)
         return params, history, n, jnp.abs(change) < tol
 
-    return jax.jit(run)
+    return jit(run)  # XLA:CPU's faster-compiling emitters (inference._xla)
 
 
 # One compiled loop per model and settings; steps built per call (closures) must not pile up.

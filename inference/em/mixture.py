@@ -29,6 +29,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 from sklearn.base import DensityMixin
 
+from .._xla import jit
 from .base import EMEstimator, check_count
 
 __all__ = ["GaussianMixture"]
@@ -113,7 +114,7 @@ def _m_step_from_resp(resp, X, reg, covariance_type):
 MAX_OUTER_ENTRIES = 25_000_000
 
 
-@jax.jit
+@jit
 def _outer_upper(Xc):
     """(n, d(d+1)/2): x_i x_j for i ≤ j, off-diagonal terms doubled (so Z @ vech(P) = xᵀPx)."""
     d = Xc.shape[1]
@@ -193,7 +194,7 @@ def _steps(covariance_type: str):
 _STEPS = {t: _steps(t) for t in COVARIANCE_TYPES}
 
 
-@partial(jax.jit, static_argnames="covariance_type")
+@partial(jit, static_argnames="covariance_type")
 def _log_probs(params, X, covariance_type):
     """log π_k N(x_n | μ_k, Σ_k) (n, K) and its log-sum over k, log p(x_n | θ) (n,)."""
     weighted = _weighted_log_prob(params, X, covariance_type)
@@ -258,7 +259,7 @@ def _lloyd(X, centres):
     return labels
 
 
-@partial(jax.jit, static_argnames=("covariance_type", "lloyd"))
+@partial(jit, static_argnames=("covariance_type", "lloyd"))
 def _start_from_centres(data, centres, covariance_type, lloyd):
     """θ from the hard labels of ``centres`` (k-means with ``lloyd``): one compiled program.
 
@@ -269,7 +270,7 @@ def _start_from_centres(data, centres, covariance_type, lloyd):
     return _m_step(jax.nn.one_hot(labels, centres.shape[0], dtype=X.dtype), data, covariance_type)
 
 
-_start_from_resp = jax.jit(_m_step, static_argnames="covariance_type")
+_start_from_resp = jit(_m_step, static_argnames="covariance_type")
 
 
 # ------------------------------------------------------------------------ estimator
