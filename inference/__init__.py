@@ -16,6 +16,8 @@ import importlib
 
 __all__ = [
     "SAMPLERS",
+    "UNTIL_ESS_SAMPLERS",
+    "UntilESSWarning",
     "check_run_lengths",
     "check_seed",
     "resolve_sampler",

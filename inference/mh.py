@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._compiled import CompiledCache
+from ._compiled import CompiledCache, compile_lowered
 
 __all__ = [
     "AdaptationState",
@@ -283,7 +283,8 @@ class AdaptationState(NamedTuple):
     """Warm-up state of one chain.
 
     log_scale : log of the proposal scale (Robbins–Monro on the acceptance rate).
-    mean, m2, count : Welford accumulators of the chain's positions in phase 1.
+    mean, m2, count : Welford accumulators of the window: the mean of each chain, the
+        scatter pooled within chains, the number of steps.
     chol : the proposal's current Cholesky factor.
     step : iteration counter of the scale's step-size sequence.
     last_mean : the mean of the last completed window (centre of an independence proposal).
@@ -304,9 +305,10 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
     * Scale: log s ← log s + t^{-0.6} (α_t − α*), the stochastic approximation of
       Andrieu & Thoms (2008, §5), towards α* = 0.234, the optimal acceptance rate of a
       random walk in high dimension (Roberts, Gelman & Gilks 1997).
-    * Covariance: the empirical covariance of each window's draws, plus
-      ``regularisation``·I so it stays positive definite (Haario et al. 2001), taken
-      up at the window's end with the scale reset to 2.38/√d.
+    * Covariance: the empirical covariance of each window's draws, pooled within
+      chains when several chains adapt together, plus ``regularisation``·I so it stays
+      positive definite (Haario et al. 2001), taken up at the window's end with the
+      scale reset to 2.38/√d.
 
     Returns
     -------
@@ -315,14 +317,15 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
         with ``learn`` / ``adopt`` from :func:`warmup_schedule`
     final : ``final(state) -> MHParams`` (the adapted scale and Cholesky factor)
     """
-    eye = jnp.eye(dim)
-    reset = jnp.log(2.38 / jnp.sqrt(dim))
+    # NumPy constants: an eager ``jnp`` call would compile a small program of its own.
+    eye = np.eye(dim)
+    reset = float(np.log(2.38 / np.sqrt(dim)))
 
     def init_fn(position):
-        zero = jnp.zeros(dim, dtype=position.dtype)
+        # ``position``: one chain's start (dim,) or all chains' (chains, dim).
         return AdaptationState(
             jnp.log(jnp.asarray(2.38 / np.sqrt(dim), position.dtype)),
-            zero,
+            jnp.zeros_like(position),
             jnp.zeros((dim, dim), position.dtype),
             jnp.zeros((), position.dtype),
             eye.astype(position.dtype),
@@ -331,27 +334,25 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
         )
 
     def update_fn(state: AdaptationState, learn, adopt, position, acceptance_rate):
-        # ``position`` is one chain's (dim,) or a batch (chains, dim) pooled across
-        # chains; ``acceptance_rate`` likewise a scalar or (chains,).
-        batch = jnp.atleast_2d(position)
+        # ``position`` is one chain's (dim,) or a batch (chains, dim), with ``state``
+        # initialised from the same shape; ``acceptance_rate`` a scalar or (chains,).
         rate = jnp.mean(jnp.atleast_1d(acceptance_rate))
         step = state.step + 1.0
         log_scale = state.log_scale + step ** (-0.6) * (rate - target_acceptance)
-        # Welford inside a window, batches merged by Chan et al.'s (1979) formula.
-        n_b = jnp.asarray(batch.shape[0], batch.dtype)
-        mean_b = batch.mean(axis=0)
-        centred = batch - mean_b
-        m2_b = centred.T @ centred
-        count = state.count + learn * n_b
-        delta = mean_b - state.mean
-        mean = jnp.where(learn, state.mean + delta * n_b / jnp.maximum(count, 1.0), state.mean)
+        # Welford per chain; the scatter is pooled *within* chains: chains sitting in
+        # different modes (or still far apart) do not inflate the proposal with the
+        # distance between them, which a total covariance would.
+        count = state.count + learn
+        delta = position - state.mean
+        mean = jnp.where(learn, state.mean + delta / jnp.maximum(count, 1.0), state.mean)
         m2 = jnp.where(
             learn,
-            state.m2 + m2_b + jnp.outer(delta, delta) * state.count * n_b / jnp.maximum(count, 1.0),
+            state.m2 + jnp.atleast_2d(delta).T @ jnp.atleast_2d(position - mean),
             state.m2,
         )
+        chains = jnp.atleast_2d(position).shape[0]
         # At a window's end: adopt its covariance, reset the scale and the accumulators.
-        cov = m2 / jnp.maximum(count - 1.0, 1.0) + regularisation * eye
+        cov = m2 / jnp.maximum(chains * (count - 1.0), 1.0) + regularisation * eye
         new_chol = jnp.linalg.cholesky(0.5 * (cov + cov.T))
         usable = adopt & jnp.all(jnp.isfinite(new_chol)) & (count > 2)
         chol = jnp.where(usable, new_chol, state.chol)
@@ -364,7 +365,8 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
         return AdaptationState(log_scale, mean, m2, count, chol, step, last_mean)
 
     def final_fn(state: AdaptationState) -> MHParams:
-        return MHParams(jnp.exp(state.log_scale), state.chol, state.last_mean)
+        centre = jnp.mean(jnp.atleast_2d(state.last_mean), axis=0)
+        return MHParams(jnp.exp(state.log_scale), state.chol, centre)
 
     return init_fn, update_fn, final_fn
 
@@ -415,11 +417,6 @@ PROPOSALS: dict[str, Callable[[], Proposal]] = {
 # 2004, §7.4: an independence proposal must have heavier tails than the target).
 INDEPENDENCE_SCALE = 1.5
 
-# Compiled runners by model and structure (draws, tune, proposal, chains, ...). The
-# tunables (scale, covariance, mean) are arguments of the program, not part of the key:
-# a sweep over proposal scales compiles once.
-_COMPILED: CompiledCache[Any] = CompiledCache("MH runners", maxsize=8)
-
 
 class Chains(NamedTuple):
     """What :func:`sample_chains` returns.
@@ -439,67 +436,286 @@ class Chains(NamedTuple):
     compile_seconds: float
 
 
-def _runner(logdensity_fn, dim, *, draws, tune, proposal, hastings, adapt):
-    """All chains in lockstep; warm-up statistics pooled across chains.
+class _Carry(NamedTuple):
+    """Everything one run carries from step to step, warm-up included."""
 
-    Every chain proposes with the same tunables, learned from all chains at once: with
-    many vectorised chains each covariance window sees ``chains`` times more draws,
-    which is what makes short warm-ups work (the cross-chain adaptation of e.g.
-    Hoffman, Radul & Sountsov 2021, here for a random walk).
+    states: MHState  # (chains, ...)
+    astate: AdaptationState
+    params: MHParams  # the proposal's tunables after warm-up
+    keys: jax.Array  # one PRNG key per chain
+    t: jax.Array  # steps taken, warm-up included
+    lp_sum: jax.Array  # (chains,) log density summed over the current window
+    lp_count: jax.Array
+    restarts: jax.Array  # chains moved out of a minor mode during warm-up
+
+
+def chain_keys(seed: int, chains: int) -> np.ndarray:
+    """One PRNG key per chain, ``(chains, 2)`` uint32, from ``seed`` (NumPy's SeedSequence).
+
+    Made without JAX: ``jax.random.split`` would compile a program in a fresh process.
+    """
+    state = np.random.SeedSequence(int(seed)).generate_state(2 * chains, dtype=np.uint32)
+    return state.reshape(chains, 2)
+
+
+def stuck_threshold(dim: int) -> float:
+    """How far (in log density) a chain's window average may sit below the best chain's.
+
+    Ten units of log density is a mass ratio of e^-10 ≈ 5·10^-5 between equal-volume
+    regions, plus three standard deviations of a point's log density in the typical
+    set of a d-dimensional Gaussian (√(d/2)): a chain further below the best one spends
+    the warm-up where the posterior has no mass worth sampling.
+    """
+    return 10.0 + 3.0 * float(np.sqrt(dim / 2.0))
+
+
+def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, adapt):
+    """One compiled program for warm-up and draws: ``advance(carry, data, n)``.
+
+    It takes ``n`` steps from ``carry`` (``n`` is an argument: the warm-up is one call
+    with ``n = tune``, each chunk of draws one call with ``n = chunk``) and returns the
+    new carry and the last ``chunk`` draws. The data are an argument too
+    (:class:`inference.bridge.LogDensity`), so new data of the same shapes, a new seed or
+    the next chunk of the same chains compile nothing.
+
+    During warm-up every chain walks with the same tunables, learned from all chains at
+    once (with many vectorised chains each covariance window sees ``chains`` times more
+    draws, which is what makes short warm-ups work: the cross-chain adaptation of e.g.
+    Hoffman, Radul & Sountsov 2021, here for a random walk). At the end of each window a
+    chain whose average log density sits more than :func:`stuck_threshold` below the
+    best chain's (stuck in a minor mode, or still far out) restarts from the position of
+    a chain drawn at random among the others; the covariance is pooled within chains, so
+    chains in different modes do not widen the proposal either.
     """
     kernel = jax.vmap(build_kernel(proposal, hastings=hastings), in_axes=(0, 0, None, None))
     walk = jax.vmap(build_kernel(random_walk()), in_axes=(0, 0, None, None))
-    learn, adopt = (jnp.asarray(a) for a in warmup_schedule(tune))
-    a_init, a_update, a_final = adaptation(dim)
+    learn_np, adopt_np = warmup_schedule(tune)
+    learn = np.append(learn_np, False)  # index ``tune``: after warm-up
+    adopt = np.append(adopt_np, False)
+    _, a_update, a_final = adaptation(dim)
+    threshold = stuck_threshold(dim)
+    same_kernel = proposal.name == "random_walk"
 
-    def per_step_keys(keys, n):
-        # (chains, 2) -> (n, chains, 2): one key per chain and step, from each chain's own key.
-        return jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, n))(keys), 0, 1)
+    def finished(astate):
+        params = a_final(astate)
+        if proposal.name == "independence":
+            params = params._replace(scale=jnp.asarray(INDEPENDENCE_SCALE, params.chol.dtype))
+        return params
 
-    def run(keys, positions, fixed):
-        split = jax.vmap(jax.random.split)(keys)
-        key_warm, key_draw = split[:, 0], split[:, 1]
-        states = jax.vmap(init, in_axes=(0, None))(positions, logdensity_fn)
-        if adapt and tune > 0:
-            # The warm-up always walks (an independence proposal has nothing to
-            # centre on yet); it learns the scale, the mean and the covariance.
-            def warm_step(carry, xs):
-                states, astate = carry
-                step_keys, learn_now, adopt_now = xs
-                states, info = walk(step_keys, states, logdensity_fn, a_final(astate))
-                astate = a_update(
+    def advance(carry: _Carry, data, n):
+        def logdensity(x):
+            return logdensity_fn(x, data)
+
+        def body(_, loop):
+            c, buffers = loop
+            warming = c.t < tune
+            tuning = warming & adapt
+            split = jax.vmap(lambda k: jax.random.split(k, 2))(c.keys)
+            keys, step_keys = split[:, 0], split[:, 1]
+            if adapt and same_kernel:
+                # One kernel: the warm-up's current tunables, then the adapted ones.
+                params = jax.tree.map(
+                    lambda a, b: jnp.where(warming, a, b), a_final(c.astate), c.params
+                )
+                states, info = kernel(step_keys, c.states, logdensity, params)
+            elif adapt:
+                # The warm-up walks (an independence proposal has nothing to centre on yet).
+                states, info = jax.lax.cond(
+                    warming,
+                    lambda: walk(step_keys, c.states, logdensity, a_final(c.astate)),
+                    lambda: kernel(step_keys, c.states, logdensity, c.params),
+                )
+            else:
+                states, info = kernel(step_keys, c.states, logdensity, c.params)
+            astate, params, lp_sum, lp_count, restarts = (
+                c.astate,
+                c.params,
+                c.lp_sum,
+                c.lp_count,
+                c.restarts,
+            )
+            if adapt and tune > 0:
+                at = jnp.minimum(c.t, tune)
+                learn_now = jnp.asarray(learn)[at] & tuning
+                adopt_now = jnp.asarray(adopt)[at] & tuning
+                lp_sum = lp_sum + jnp.where(learn_now, states.logdensity, 0.0)
+                lp_count = lp_count + learn_now
+                if chains > 1:
+                    window = lp_sum / jnp.maximum(lp_count, 1.0)
+                    stuck = adopt_now & (window < jnp.max(window) - threshold)
+                    donors = jax.random.categorical(
+                        jax.random.fold_in(c.keys[0], c.t),
+                        jnp.where(stuck, -jnp.inf, 0.0),
+                        shape=(chains,),
+                    )
+                    states = MHState(
+                        jnp.where(stuck[:, None], states.position[donors], states.position),
+                        jnp.where(stuck, states.logdensity[donors], states.logdensity),
+                    )
+                    restarts = restarts + jnp.sum(stuck).astype(restarts.dtype)
+                lp_sum = jnp.where(adopt_now, 0.0, lp_sum)
+                lp_count = jnp.where(adopt_now, 0.0, lp_count)
+                updated = a_update(
                     astate, learn_now, adopt_now, states.position, info.acceptance_rate
                 )
-                return (states, astate), None
-
-            (states, astate), _ = jax.lax.scan(
-                warm_step,
-                (states, a_init(positions[0])),
-                (per_step_keys(key_warm, tune), learn, adopt),
+                astate = jax.tree.map(lambda a, b: jnp.where(tuning, a, b), updated, astate)
+                params = jax.tree.map(
+                    lambda a, b: jnp.where(tuning, a, b), finished(astate), params
+                )
+            i = jnp.mod(c.t - tune, chunk)
+            buffers = (
+                buffers[0].at[i].set(states.position),
+                buffers[1].at[i].set(states.logdensity),
+                buffers[2].at[i].set(info.acceptance_rate),
+                buffers[3].at[i].set(info.is_accepted),
             )
-            params = a_final(astate)
-            if proposal.name == "independence":
-                params = params._replace(scale=jnp.asarray(INDEPENDENCE_SCALE, params.chol.dtype))
+            new = _Carry(states, astate, params, keys, c.t + 1, lp_sum, lp_count, restarts)
+            return new, buffers
+
+        x = carry.states.position
+        buffers = (
+            jnp.zeros((chunk, chains, dim), x.dtype),
+            jnp.zeros((chunk, chains), x.dtype),
+            jnp.zeros((chunk, chains), x.dtype),
+            jnp.zeros((chunk, chains), bool),
+        )
+        carry, buffers = jax.lax.fori_loop(0, n, body, (carry, buffers))
+        positions, lp, rate, accepted = (jnp.swapaxes(b, 0, 1) for b in buffers)
+        return carry, (positions, lp, MHInfo(rate, accepted, lp))
+
+    return advance
+
+
+class ChainRun:
+    """Chains of our MH that keep going: warm-up once, then :meth:`draw` chunk after chunk.
+
+    Every chunk continues the same chains with the same compiled program, so two chunks
+    of ``n`` draws are the draws of one run of ``2n`` (same seed, same data). Used by
+    :func:`run` (one chunk) and by ``inference.sample(..., until_ess=...)``.
+
+    Parameters
+    ----------
+    logdensity_fn : callable
+        ``logdensity_fn(x, data)``: the log density with the data as an argument.
+    initial_positions : (chains, dim) array
+    initial_logdensity : (chains,) array
+        ``logdensity_fn`` at the initial positions (already checked finite).
+    data : pytree
+        The data ``logdensity_fn`` takes.
+    structure : hashable or None
+        Runs with equal ``structure`` (same model and data shapes) share the compiled
+        program; None compiles a new one.
+    tune, chunk, seed, proposal, hastings, adapt, params
+        As in :func:`sample_chains`; ``chunk`` draws per :meth:`draw`.
+    """
+
+    def __init__(
+        self,
+        logdensity_fn,
+        initial_positions,
+        initial_logdensity,
+        *,
+        data: Any = (),
+        structure: Any = None,
+        tune: int,
+        chunk: int,
+        seed: int,
+        proposal: str | Proposal = "random_walk",
+        hastings: bool = True,
+        adapt: bool = True,
+        params: MHParams | None = None,
+    ) -> None:
+        import time
+
+        # A named proposal is rebuilt on every call, so its name identifies it; a
+        # Proposal object passed in (a drifting walk's drift lives in its closure) is
+        # its own key.
+        proposal_key = proposal
+        if isinstance(proposal, str):
+            try:
+                proposal = PROPOSALS[proposal]()
+            except KeyError:
+                raise ValueError(
+                    f"unknown proposal {proposal!r}; choose one of {', '.join(PROPOSALS)}"
+                ) from None
+        # The starting carry is built in NumPy: each eager JAX operation would compile a
+        # small program of its own on first use, seconds in all in a fresh process.
+        x0 = np.asarray(initial_positions)
+        chains, dim = x0.shape
+        dtype = x0.dtype
+        if not adapt and params is None:
+            raise ValueError("adapt=False needs fixed params (see inference.mh.params_from)")
+        fixed = params if params is not None else params_from(dim, scale=2.38 / np.sqrt(dim))
+        fixed = MHParams(*(np.asarray(v, dtype) for v in fixed))
+        zero = np.zeros((), dtype)
+        self.carry = _Carry(
+            MHState(x0, np.asarray(initial_logdensity, dtype)),
+            AdaptationState(
+                np.log(np.asarray(2.38 / np.sqrt(dim), dtype)),
+                np.zeros_like(x0),
+                np.zeros((dim, dim), dtype),
+                zero,
+                np.eye(dim, dtype=dtype),
+                zero,
+                x0,
+            ),
+            fixed,
+            chain_keys(seed, chains),
+            np.zeros((), np.int32),
+            np.zeros(chains, dtype),
+            zero,
+            np.zeros((), np.int32),
+        )
+        self.data, self.tune, self.chunk = data, int(tune), int(chunk)
+
+        def build():
+            advance = _program(
+                logdensity_fn,
+                dim,
+                chains,
+                tune=self.tune,
+                chunk=self.chunk,
+                proposal=proposal,
+                hastings=hastings,
+                adapt=adapt,
+            )
+            n = np.asarray(0, np.int32)
+            return compile_lowered(jax.jit(advance).lower(self.carry, data, n))
+
+        t0 = time.perf_counter()
+        if structure is None:
+            self._advance = build()
         else:
-            params = fixed
+            key = (structure, tune, chunk, proposal_key, hastings, adapt, chains, dim)
+            self._advance = _COMPILED.get((*key, str(x0.dtype)), build)
+        self.compile_seconds = time.perf_counter() - t0
+        if self.tune:
+            self.carry, _ = self._advance(self.carry, data, np.asarray(self.tune, np.int32))
 
-            def burn(states, step_keys):
-                return kernel(step_keys, states, logdensity_fn, params)[0], None
+    @property
+    def restarts(self) -> int:
+        """Chains restarted from another chain's position during warm-up."""
+        return int(self.carry.restarts)
 
-            if tune > 0:
-                states, _ = jax.lax.scan(burn, states, per_step_keys(key_warm, tune))
+    @property
+    def params(self) -> MHParams:
+        """The tunables after warm-up, with a leading chain axis."""
+        chains = self.carry.states.position.shape[0]
+        return jax.tree.map(
+            lambda a: np.broadcast_to(np.asarray(a), (chains, *np.shape(a))), self.carry.params
+        )
 
-        def step(states, step_keys):
-            states, info = kernel(step_keys, states, logdensity_fn, params)
-            return states, (states.position, states.logdensity, info)
+    def draw(self) -> tuple[jax.Array, jax.Array, MHInfo]:
+        """The next ``chunk`` draws of every chain: positions, log densities, info."""
+        self.carry, out = self._advance(self.carry, self.data, jnp.asarray(self.chunk, jnp.int32))
+        return jax.block_until_ready(out)
 
-        _, out = jax.lax.scan(step, states, per_step_keys(key_draw, draws))
-        positions, lp, info = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
-        chains = positions.shape[0]
-        per_chain = jax.tree.map(lambda a: jnp.broadcast_to(a, (chains, *a.shape)), params)
-        return positions, lp, info, per_chain
 
-    return run
+# Compiled programs by model structure and settings (tune, chunk, proposal, chains,
+# ...). The tunables (scale, covariance, mean) and the data are arguments of the
+# program, not part of the key: a sweep over proposal scales, a new data set of the
+# same shapes or a new seed compiles nothing.
+_COMPILED: CompiledCache[Any] = CompiledCache("MH programs", maxsize=8)
 
 
 def sample_chains(
@@ -515,7 +731,8 @@ def sample_chains(
     params: MHParams | None = None,
     cache_key: Any = None,
 ):
-    """Run ``len(initial_positions)`` chains in lockstep (``vmap``), draws by ``lax.scan``.
+    """Run ``len(initial_positions)`` chains in lockstep (``vmap``), warm-up and draws
+    in one compiled loop.
 
     Warm-up tunes one proposal for all chains from their pooled statistics.
 
@@ -543,47 +760,107 @@ def sample_chains(
         :class:`MHInfo` of (chains, draws) arrays), ``params`` (the :class:`MHParams` each
         chain used) and ``compile_seconds``.
     """
-    import time
+    x0 = jnp.asarray(initial_positions)
+    lp0 = jax.vmap(logdensity_fn)(x0)
+    chains = ChainRun(
+        lambda x, data: logdensity_fn(x),
+        x0,
+        lp0,
+        structure=cache_key,
+        tune=tune,
+        chunk=draws,
+        seed=seed,
+        proposal=proposal,
+        hastings=hastings,
+        adapt=adapt,
+        params=params,
+    )
+    positions, lp, info = chains.draw()
+    return Chains(positions, lp, info, chains.params, chains.compile_seconds)
 
-    # A named proposal is rebuilt on every call, so its name identifies it; a Proposal
-    # object passed in (a drifting walk's drift lives in its closure) is its own key.
-    proposal_key = proposal
-    if isinstance(proposal, str):
-        try:
-            proposal = PROPOSALS[proposal]()
-        except KeyError:
-            raise ValueError(
-                f"unknown proposal {proposal!r}; choose one of {', '.join(PROPOSALS)}"
-            ) from None
-    init_positions = jnp.asarray(initial_positions)
-    chains, dim = init_positions.shape
-    if not adapt and params is None:
-        raise ValueError("adapt=False needs fixed params (see inference.mh.params_from)")
-    fixed = params if params is not None else params_from(dim, scale=2.38 / np.sqrt(dim))
-    fixed = MHParams(*(jnp.asarray(v, init_positions.dtype) for v in fixed))
-    keys = jax.random.split(jax.random.PRNGKey(seed), chains)
 
-    def build():
-        runner = _runner(
-            logdensity_fn,
-            dim,
-            draws=draws,
-            tune=tune,
-            proposal=proposal,
-            hastings=hastings,
-            adapt=adapt,
+def start(
+    ld,
+    *,
+    chunk: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    proposal: str = "random_walk",
+    hastings: bool = True,
+    adapt: bool = True,
+    scale: float | None = None,
+    cov: Any | None = None,
+    mean: Any | None = None,
+    initial_positions: Any | None = None,
+) -> ChainRun:
+    """Warmed-up chains of our MH on a :class:`inference.bridge.LogDensity`, ready to draw."""
+    dim = ld.dim
+    params = None
+    if not adapt or scale is not None or cov is not None or mean is not None:
+        params = params_from(
+            dim, scale=2.38 / np.sqrt(dim) if scale is None else scale, cov=cov, mean=mean
         )
-        return jax.jit(runner).lower(keys, init_positions, fixed).compile()
-
-    t0 = time.perf_counter()
-    if cache_key is None:
-        compiled = build()
+    if initial_positions is None:
+        x0 = np.asarray(ld.initial_positions(seed, chains))
     else:
-        key = (cache_key, draws, tune, proposal_key, hastings, adapt, chains, dim)
-        compiled = _COMPILED.get((*key, str(init_positions.dtype)), build)
-    compile_seconds = time.perf_counter() - t0
-    positions, lp, info, adapted = jax.block_until_ready(compiled(keys, init_positions, fixed))
-    return Chains(positions, lp, info, adapted, compile_seconds)
+        x0 = np.asarray(initial_positions, dtype=float)
+        if x0.shape != (chains, dim):
+            raise ValueError(
+                f"initial_positions must have shape (chains, dim) = ({chains}, {dim}), "
+                f"got {x0.shape}"
+            )
+    lp0 = np.asarray(ld.batched_logdensity(x0))
+    bad = np.flatnonzero(~np.isfinite(lp0))
+    if bad.size:
+        raise ValueError(_explain_start(ld, x0[bad[0]], int(bad[0]), lp0[bad[0]]))
+    return ChainRun(
+        ld.logdensity_fn,
+        x0,
+        lp0,
+        data=ld.data,
+        structure=ld.structure,
+        tune=tune,
+        chunk=chunk,
+        seed=seed,
+        proposal=proposal,
+        hastings=hastings,
+        adapt=adapt,
+        params=params,
+    )
+
+
+def chunk_stats(lp, info, run: ChainRun) -> dict[str, np.ndarray]:
+    """``sample_stats`` of one chunk of draws."""
+    lp = np.asarray(lp)
+    scale = np.asarray(run.params.scale)
+    return {
+        "lp": lp,
+        "acceptance_rate": np.asarray(info.acceptance_rate),
+        "is_accepted": np.asarray(info.is_accepted),
+        "proposal_scale": np.repeat(scale[:, None], lp.shape[1], axis=1),
+    }
+
+
+def adaptation_group(run: ChainRun, *, proposal, adapt, hastings):
+    """The ``adaptation`` group: the scale, covariance and centre each chain used."""
+    import xarray as xr
+
+    adapted = run.params
+    chol = np.asarray(adapted.chol)
+    return xr.Dataset(
+        {
+            "scale": (("chain",), np.asarray(adapted.scale)),
+            "cov": (("chain", "dim_0", "dim_1"), np.einsum("cij,ckj->cik", chol, chol)),
+            "mean": (("chain", "dim_0"), np.asarray(adapted.mean)),
+        },
+        attrs={
+            "proposal": str(proposal),
+            "adapt": int(adapt),
+            "hastings": int(hastings),
+            "restarts": run.restarts,
+        },
+    )
 
 
 def run(
@@ -609,75 +886,46 @@ def run(
     ``adapt=False``, ``initial_positions`` (chains, dim) in unconstrained space,
     ``hastings=False`` (negative control only). The adapted scale and covariance are
     returned in ``sample_stats`` (``proposal_scale`` per draw) and in the
-    ``adaptation`` group (``scale``, ``cov`` per chain).
+    ``adaptation`` group (``scale``, ``cov`` per chain; ``restarts`` in its attrs: chains
+    moved out of a minor mode during warm-up).
     """
     import time
-
-    import xarray as xr
+    import warnings
 
     from ._timing import clock
     from .results import from_arrays
 
-    dim = ld.dim
-    params = None
-    if not adapt or scale is not None or cov is not None or mean is not None:
-        params = params_from(
-            dim, scale=2.38 / np.sqrt(dim) if scale is None else scale, cov=cov, mean=mean
-        )
     with clock() as c_init:
-        if initial_positions is None:
-            start = np.asarray(ld.initial_positions(seed, chains))
-        else:
-            start = np.asarray(initial_positions, dtype=float)
-            if start.shape != (chains, dim):
-                raise ValueError(
-                    f"initial_positions must have shape (chains, dim) = ({chains}, {dim}), "
-                    f"got {start.shape}"
-                )
-        lp0 = np.asarray(ld.batched_logdensity(start))
-    bad = np.flatnonzero(~np.isfinite(lp0))
-    if bad.size:
-        raise ValueError(_explain_start(ld, start[bad[0]], int(bad[0]), lp0[bad[0]]))
+        chain_run = start(
+            ld,
+            chunk=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            proposal=proposal,
+            hastings=hastings,
+            adapt=adapt,
+            scale=scale,
+            cov=cov,
+            mean=mean,
+            initial_positions=initial_positions,
+        )
     t0 = time.perf_counter()
-    positions, lp, info, adapted, compile_s = sample_chains(
-        ld.logdensity,
-        start,
-        draws=draws,
-        tune=tune,
-        seed=seed,
-        proposal=proposal,
-        hastings=hastings,
-        adapt=adapt,
-        params=params,
-        cache_key=ld,
-    )
-    run_s = time.perf_counter() - t0 - compile_s
+    positions, lp, info = chain_run.draw()
+    draw_s = time.perf_counter() - t0
     with clock() as post:
         posterior = ld.constrain_draws(positions)
-    scale_per_chain = np.asarray(adapted.scale)
-    stats = {
-        "lp": np.asarray(lp),
-        "acceptance_rate": np.asarray(info.acceptance_rate),
-        "is_accepted": np.asarray(info.is_accepted),
-        "proposal_scale": np.repeat(scale_per_chain[:, None], draws, axis=1),
-    }
-    idata = from_arrays(posterior, stats)
-    chol = np.asarray(adapted.chol)
-    covs = np.einsum("cij,ckj->cik", chol, chol)
-    adaptation_ds = xr.Dataset(
-        {
-            "scale": (("chain",), scale_per_chain),
-            "cov": (("chain", "dim_0", "dim_1"), covs),
-            "mean": (("chain", "dim_0"), np.asarray(adapted.mean)),
-        },
-        attrs={"proposal": str(proposal), "adapt": int(adapt), "hastings": int(hastings)},
-    )
-    import warnings
-
+    idata = from_arrays(posterior, chunk_stats(lp, info, chain_run))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a group outside ArviZ's schema
-        idata.add_groups(adaptation=adaptation_ds)
-    return idata, c_init.compile + compile_s + post.compile, c_init.run + run_s + post.run
+        idata.add_groups(
+            adaptation=adaptation_group(
+                chain_run, proposal=proposal, adapt=adapt, hastings=hastings
+            )
+        )
+    # ``clock`` splits off what JAX spent compiling (the program, the start's log
+    # density); the rest of the start is the warm-up, which is sampling.
+    return idata, c_init.compile + post.compile, c_init.run + draw_s + post.run
 
 
 def _explain_start(ld, x, chain: int, value) -> str:

@@ -30,10 +30,165 @@ import arviz as az
 import jax
 import numpy as np
 
-from ._compiled import CompiledCache
+from ._compiled import CompiledCache, compile_lowered
 from ._timing import clock
 from .bridge import LogDensity, potential_fn
 from .results import from_arrays
+
+
+class NutsRun:
+    """NUTS chains that keep going: warm-up once, then :meth:`draw` chunk after chunk.
+
+    One compiled program takes ``n`` transitions of every chain from a state (``n`` is
+    an argument: the warm-up is one call, each chunk of draws another), with the data
+    as an argument too: a new seed, new data of the same shapes, the next chunk of the
+    same chains compile nothing. Two chunks of ``n`` draws are the draws of one run of
+    ``2n``. Built by :func:`numpyro_start` and :func:`blackjax_start`.
+    """
+
+    def __init__(self, state, data, advance, chunk, stats, compile_seconds):
+        self.state, self.data, self._advance = state, data, advance
+        self.chunk, self._stats = int(chunk), stats
+        self.compile_seconds = compile_seconds
+
+    def draw(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The next ``chunk`` draws: flat positions ``(chains, chunk, dim)`` and stats."""
+        self.state, out = self._advance(self.state, self.data, np.asarray(self.chunk, np.int32))
+        positions, raw = jax.block_until_ready(out)
+        return np.asarray(positions), self._stats({k: np.asarray(v) for k, v in raw.items()})
+
+
+def _loop(step, chunk, record):
+    """``advance(state, data, n)``: ``n`` steps of ``step``, the last ``chunk`` recorded.
+
+    ``record(state) -> (position, stats)`` picks what a draw keeps. The buffers hold one
+    chunk; the warm-up writes into them too (``n = tune``) and its values are dropped.
+    """
+
+    def advance(state, data, n):
+        position, stats = jax.eval_shape(record, state)
+        buffers = jax.tree.map(
+            lambda a: jax.numpy.zeros((chunk, *a.shape), a.dtype), (position, stats)
+        )
+
+        def body(i, carry):
+            state, buffers = carry
+            state = step(state, data)
+            at = jax.numpy.mod(i, chunk)
+            buffers = jax.tree.map(lambda b, v: b.at[at].set(v), buffers, record(state))
+            return state, buffers
+
+        state, buffers = jax.lax.fori_loop(0, n, body, (state, buffers))
+        # (chunk, chains, ...) -> (chains, chunk, ...)
+        return state, jax.tree.map(lambda b: jax.numpy.swapaxes(b, 0, 1), buffers)
+
+    return advance
+
+
+# (init, advance) programs by model structure and settings; the data, the seed and the
+# starting points are arguments.
+_NUMPYRO_COMPILED: CompiledCache[Any] = CompiledCache("NumPyro NUTS", maxsize=8)
+
+
+def numpyro_start(
+    ld: LogDensity,
+    *,
+    chunk: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+) -> NutsRun:
+    """NumPyro's NUTS (``numpyro.infer.hmc.hmc``, its functional form), warmed up.
+
+    The same kernel and adaptation as ``MCMC(NUTS(...))``: Stan's windowed adaptation
+    of the step size and a diagonal mass matrix, chains ``vmap``-ped (NumPyro's
+    ``chain_method="vectorized"``), all of it in our own compiled loop so that
+    the data are an argument and chunks continue the chains.
+    """
+    from numpyro.infer.hmc import hmc
+
+    keys = _chain_keys(seed, chains)
+    x0 = np.asarray(ld.initial_positions(seed, chains))
+    data = ld.data
+
+    def build():
+        logdensity_fn = ld.logdensity_fn
+        init_kernel, sample_kernel = hmc(
+            potential_fn_gen=lambda d: potential_fn(lambda x: logdensity_fn(x, d)), algo="NUTS"
+        )
+
+        def init(keys, x0, data):
+            return jax.vmap(
+                lambda key, x: init_kernel(
+                    x,
+                    num_warmup=tune,
+                    target_accept_prob=target_accept,
+                    max_tree_depth=max_tree_depth,
+                    model_args=(data,),
+                    rng_key=key,
+                )
+            )(keys, x0)
+
+        # ``init`` is traced first: NumPyro's ``sample_kernel`` reads the settings
+        # ``init_kernel`` left in their shared closure.
+        init_c = compile_lowered(jax.jit(init).lower(keys, x0, data))
+        state = jax.eval_shape(init, keys, x0, data)
+
+        def step(state, data):
+            return jax.vmap(lambda s: sample_kernel(s, model_args=(data,)))(state)
+
+        def record(state):
+            return state.z, {
+                "potential_energy": state.potential_energy,
+                "accept_prob": state.accept_prob,
+                "diverging": state.diverging,
+                "num_steps": state.num_steps,
+                "energy": state.energy,
+                "step_size": state.adapt_state.step_size,
+            }
+
+        advance = _loop(step, chunk, record)
+        n = np.asarray(0, np.int32)
+        return init_c, compile_lowered(jax.jit(advance).lower(state, data, n))
+
+    key = (ld.structure, tune, chunk, chains, float(target_accept), int(max_tree_depth))
+    t0 = time.perf_counter()
+    init_c, advance = _NUMPYRO_COMPILED.get((*key, str(x0.dtype)), build)
+    compile_s = time.perf_counter() - t0
+    state = init_c(keys, x0, data)
+    if tune:
+        state, _ = advance(state, data, np.asarray(tune, np.int32))
+
+    def stats(raw):
+        return {
+            "lp": -raw["potential_energy"],
+            "acceptance_rate": raw["accept_prob"],
+            "diverging": raw["diverging"],
+            "n_steps": raw["num_steps"],
+            "energy": raw["energy"],
+            "tree_depth": np.floor(np.log2(raw["num_steps"] + 1)),
+            "step_size": raw["step_size"],
+        }
+
+    return NutsRun(state, data, advance, chunk, stats, compile_s)
+
+
+def _chain_keys(seed: int, chains: int) -> np.ndarray:
+    from .mh import chain_keys
+
+    return chain_keys(seed, chains)
+
+
+def _one_chunk(start, ld, *, draws, tune, chains, seed, **options):
+    """``(idata, compile_seconds, sampling_seconds)`` of one chunk of ``draws``."""
+    with clock() as c:
+        chain_run = start(ld, chunk=draws, tune=tune, chains=chains, seed=seed, **options)
+        positions, stats = chain_run.draw()
+    with clock() as post:
+        posterior = ld.constrain_draws(positions)
+    return from_arrays(posterior, stats), c.compile + post.compile, c.run + post.run
 
 
 def numpyro_nuts(
@@ -48,7 +203,19 @@ def numpyro_nuts(
     chain_method: str = "vectorized",
     max_tree_depth: int = 10,
 ):
-    """NumPyro's NUTS (``numpyro.infer.NUTS`` with ``potential_fn``)."""
+    """NumPyro's NUTS: :func:`numpyro_start` for vectorised chains; ``MCMC(NUTS(...))``
+    itself for ``chain_method="sequential"`` or ``"parallel"``."""
+    if chain_method == "vectorized":
+        return _one_chunk(
+            numpyro_start,
+            ld,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            target_accept=target_accept,
+            max_tree_depth=max_tree_depth,
+        )
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
@@ -90,6 +257,88 @@ def numpyro_nuts(
 _BLACKJAX_COMPILED: CompiledCache[Any] = CompiledCache("BlackJAX NUTS", maxsize=8)
 
 
+def blackjax_start(
+    ld: LogDensity,
+    *,
+    chunk: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float = 0.8,
+) -> NutsRun:
+    """BlackJAX's NUTS with Stan-style window adaptation (one per chain), warmed up."""
+    import blackjax
+
+    keys = _chain_keys(seed, chains)
+    x0 = np.asarray(ld.initial_positions(seed, chains))
+    data = ld.data
+
+    def build():
+        logdensity_fn = ld.logdensity_fn
+
+        def warm(keys, x0, data):
+            def one_chain(key, position):
+                key_warm, key_draw = jax.random.split(key)
+                warmup = blackjax.window_adaptation(
+                    blackjax.nuts,
+                    lambda x: logdensity_fn(x, data),
+                    target_acceptance_rate=target_accept,
+                )
+                (state, params), _ = warmup.run(key_warm, position, num_steps=tune)
+                return state, params, key_draw
+
+            return jax.vmap(one_chain)(keys, x0)
+
+        def step(carry, data):
+            state, params, keys = carry
+
+            def one(state, params, key):
+                key, sub = jax.random.split(key)
+                kernel = blackjax.nuts(lambda x: logdensity_fn(x, data), **params)
+                state, info = kernel.step(sub, state)
+                return state, info, key
+
+            state, info, keys = jax.vmap(one)(state, params, keys)
+            return state, params, keys, info
+
+        def record(carry):
+            return carry[0].position, carry[3]
+
+        def full_step(carry, data):
+            state, params, keys, info = step(carry[:3], data)
+            return (
+                state,
+                params,
+                keys,
+                {
+                    "lp": state.logdensity,
+                    "acceptance_rate": info.acceptance_rate,
+                    "diverging": info.is_divergent,
+                    "n_steps": info.num_integration_steps,
+                    "energy": info.energy,
+                    "tree_depth": info.num_trajectory_expansions,
+                    "step_size": params["step_size"],
+                },
+            )
+
+        warm_c = compile_lowered(jax.jit(warm).lower(keys, x0, data))
+        state, params, key_draw = jax.eval_shape(warm, keys, x0, data)
+        probe = jax.eval_shape(lambda c, d: full_step(c, d)[3], (state, params, key_draw), data)
+        carry = (state, params, key_draw, probe)
+        advance = _loop(full_step, chunk, record)
+        n = np.asarray(0, np.int32)
+        return warm_c, compile_lowered(jax.jit(advance).lower(carry, data, n)), probe
+
+    key = (ld.structure, tune, chunk, chains, float(target_accept))
+    t0 = time.perf_counter()
+    warm_c, advance, probe = _BLACKJAX_COMPILED.get((*key, str(x0.dtype)), build)
+    compile_s = time.perf_counter() - t0
+    state, params, key_draw = warm_c(keys, x0, data)
+    # The last draw's statistics ride in the carry; they start as zeros.
+    zeros = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), probe)
+    return NutsRun((state, params, key_draw, zeros), data, advance, chunk, dict, compile_s)
+
+
 def blackjax_nuts(
     ld: LogDensity,
     *,
@@ -101,54 +350,14 @@ def blackjax_nuts(
     target_accept: float = 0.8,
 ):
     """BlackJAX's NUTS with Stan-style window adaptation, one adaptation per chain."""
-    import blackjax
-
-    logdensity = ld.logdensity
-
-    def one_chain(key, position):
-        key_warm, key_draw = jax.random.split(key)
-        warmup = blackjax.window_adaptation(
-            blackjax.nuts, logdensity, target_acceptance_rate=target_accept
-        )
-        (state, params), _ = warmup.run(key_warm, position, num_steps=tune)
-        step = blackjax.nuts(logdensity, **params).step
-
-        def one_step(state, key):
-            state, info = step(key, state)
-            stats = {
-                "lp": state.logdensity,
-                "acceptance_rate": info.acceptance_rate,
-                "diverging": info.is_divergent,
-                "n_steps": info.num_integration_steps,
-                "energy": info.energy,
-                "tree_depth": info.num_trajectory_expansions,
-            }
-            return state, (state.position, stats)
-
-        _, (positions, stats) = jax.lax.scan(one_step, state, jax.random.split(key_draw, draws))
-        stats["step_size"] = jax.numpy.full(draws, params["step_size"])
-        return positions, stats
-
-    keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    with clock() as c_init:
-        init = jax.numpy.asarray(ld.initial_positions(seed, chains))
-    cache_key = (ld, draws, tune, chains, float(target_accept))
-    with clock() as c:
-        # Ahead-of-time compile so compile and run are timed apart exactly; the
-        # executable is kept, so another seed on the same model compiles nothing.
-        t0 = time.perf_counter()
-        compiled = _BLACKJAX_COMPILED.get(
-            cache_key, lambda: jax.jit(jax.vmap(one_chain)).lower(keys, init).compile()
-        )
-        compile_s = time.perf_counter() - t0
-        positions, stats = jax.block_until_ready(compiled(keys, init))
-    with clock() as post:
-        posterior = ld.constrain_draws(positions)
-    stats = {k: np.asarray(v) for k, v in stats.items()}
-    return (
-        from_arrays(posterior, stats),
-        c_init.compile + compile_s + post.compile,
-        c_init.run + c.total - compile_s + post.run,
+    return _one_chunk(
+        blackjax_start,
+        ld,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=target_accept,
     )
 
 

@@ -10,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 import arviz as az
+import numpy as np
 
 from .. import models
 from . import mh, mh_pymc, nuts, vi
@@ -19,11 +20,14 @@ from ._precision import float64
 from ._timing import clock
 from .bridge import LogDensity, from_numpyro, from_pymc
 from .results import finalize
+from .results import from_arrays as results_from_arrays
 
 __all__ = [
     "SAMPLERS",
+    "UNTIL_ESS_SAMPLERS",
     "Sampler",
     "Target",
+    "UntilESSWarning",
     "check_run_lengths",
     "check_seed",
     "resolve_sampler",
@@ -135,8 +139,6 @@ def sampler_options(spelling: str) -> tuple[str, ...]:
     >>> sampler_options("nuts:blackjax")
     ('target_accept',)
     """
-    import pymc as pm
-
     run = resolve_sampler(spelling).run
     fixed: set[str] = set()
     if isinstance(run, functools.partial):  # e.g. fullrank=True for the full-rank twins
@@ -144,6 +146,8 @@ def sampler_options(spelling: str) -> tuple[str, ...]:
     params = inspect.signature(run).parameters.values()
     names = {p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        import pymc as pm  # only the PyMC-backed samplers pass options on to pm.sample
+
         passed_on = inspect.signature(pm.sample).parameters.values()
         names |= {p.name for p in passed_on if p.kind is not inspect.Parameter.VAR_KEYWORD}
         names -= _SET_BY_US
@@ -243,7 +247,7 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
     A registry model without ``data`` uses its built-in data, ``spec.simulate(0)``:
     the same data whatever the sampler's seed, so runs with different seeds compare.
     """
-    import pymc as pm
+    import sys
 
     if isinstance(target, str | models.ModelSpec):
         try:
@@ -263,7 +267,9 @@ def resolve_target(target: Any, data: Mapping[str, Any] | None = None) -> Target
             data=dict(data) if data is not None else spec.simulate(0),
             numpyro_fn=spec.numpyro,
         )
-    if isinstance(target, pm.Model):
+    # A pm.Model exists only where PyMC was imported: a NumPyro user does not pay for it.
+    pm = sys.modules.get("pymc")
+    if pm is not None and isinstance(target, pm.Model):
         return Target(getattr(target, "name", "") or "pymc_model", pymc_model=target)
     if callable(target):
         return Target(
@@ -287,7 +293,6 @@ def values_per_draw(target: Any, data: Mapping[str, Any] | None = None) -> int:
     >>> values_per_draw("linear_regression")  # w has d = 3 entries
     3
     """
-    import numpy as np
 
     tgt = resolve_target(target, data)
     if tgt.numpyro_fn is not None:
@@ -330,6 +335,8 @@ def sample(
     seed: int = 0,
     data: Mapping[str, Any] | None = None,
     progress: bool = True,
+    until_ess: float | None = None,
+    max_seconds: float | None = None,
     **options: Any,
 ) -> az.InferenceData:
     """Draw posterior samples of ``target`` with ``sampler``.
@@ -352,6 +359,17 @@ def sample(
         a NumPyro model function.
     progress : bool
         Show the backend's progress bar.
+    until_ess : float, optional
+        Sample until the answer is there: after warm-up, draw ``draws`` per chain at a
+        time, continuing the same chains (no new warm-up, nothing recompiled), until
+        every parameter's bulk and tail ESS reach ``until_ess`` and its R-hat is below
+        1.01, or ``max_seconds`` have passed (then a :class:`UntilESSWarning` names the
+        worst parameters). For ``mh``, ``nuts`` (NumPyro) and ``nuts:blackjax``. The
+        result's ``attrs`` record the rule (``until_ess``, ``max_seconds``), the
+        ``chunks`` drawn and why it stopped (``stopped``: ``"ess"`` or ``"max_seconds"``).
+    max_seconds : float, optional
+        The time budget of ``until_ess``, from the call (warm-up and compilation
+        included); default 300.
     **options
         Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
         ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``); the
@@ -392,6 +410,12 @@ def sample(
         options = {**tgt.spec.sampler_defaults.get(family, {}), **options}
     _check_options(chosen.spelling, options)
     kwargs = dict(**lengths, seed=int(seed), progress=progress)
+    if until_ess is not None:
+        return _until_ess(
+            tgt, chosen, lengths, int(seed), float(until_ess), max_seconds, progress, options
+        )
+    if max_seconds is not None:
+        raise ValueError("max_seconds is the time budget of until_ess; pass until_ess too")
     if chosen.needs == "pymc":
         idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)
     else:
@@ -410,3 +434,168 @@ def sample(
         model=tgt.name,
         **lengths,
     )
+
+
+class UntilESSWarning(UserWarning):
+    """``until_ess`` ran out of time before every parameter reached its ESS."""
+
+
+#: Rank-normalised R-hat below which ``until_ess`` counts a parameter as converged
+#: (Vehtari et al. 2021).
+RHAT_TARGET = 1.01
+#: The default time budget of ``until_ess``, in seconds.
+MAX_SECONDS = 300.0
+
+# How each sampler that can keep its chains going starts them: ``start(ld, chunk=,
+# tune=, chains=, seed=, **options) -> run`` whose ``run.draw()`` gives the next chunk.
+_STARTS: dict[str, Callable[[], Callable[..., Any]]] = {
+    "mh": lambda: mh.start,
+    "nuts:numpyro": lambda: nuts.numpyro_start,
+    "nuts:blackjax": lambda: nuts.blackjax_start,
+}
+
+
+#: The samplers that can keep their chains going: ``sample(..., until_ess=...)`` takes them.
+UNTIL_ESS_SAMPLERS = tuple(_STARTS)
+
+
+def _worst(posterior: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray, ...]:
+    """Every scalar of ``posterior`` with its bulk ESS, tail ESS and R-hat.
+
+    Returns ``(names, bulk, tail, rhat)``; constants (a fixed deterministic) are left
+    out: they have no ESS to reach.
+    """
+    dataset = az.convert_to_dataset({k: np.asarray(v) for k, v in posterior.items()})
+    diagnostics = [
+        az.ess(dataset, method="bulk"),
+        az.ess(dataset, method="tail"),
+        az.rhat(dataset),
+    ]
+    names, columns = [], [[], [], []]
+    for name, values in dataset.data_vars.items():
+        flat = values.values.reshape(values.shape[0], values.shape[1], -1)
+        varies = np.ptp(flat, axis=(0, 1)) > 0
+        shape = values.shape[2:]
+        for j in np.flatnonzero(varies):
+            idx = np.unravel_index(j, shape) if shape else ()
+            names.append(name + (f"[{','.join(map(str, idx))}]" if idx else ""))
+        for column, diag in zip(columns, diagnostics, strict=True):
+            column.extend(np.ravel(diag[name].values)[varies])
+    return names, *(np.asarray(c, dtype=float) for c in columns)
+
+
+def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, options):
+    """Chunks of the same chains until every parameter reaches ``target`` ESS."""
+    import time
+    import warnings
+
+    if chosen.spelling not in _STARTS or options.get("chain_method", "vectorized") != (
+        "vectorized"
+    ):
+        raise ValueError(
+            f"until_ess works with {', '.join(s for s in _STARTS)} (vectorised chains); "
+            f"sampler {chosen.spelling!r} runs a fixed number of draws: pass draws instead"
+        )
+    if not np.isfinite(target) or target <= 0:
+        raise ValueError(f"until_ess must be a positive number, got {target}")
+    budget = MAX_SECONDS if max_seconds is None else float(max_seconds)
+    if not budget > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    options = {k: v for k, v in options.items() if k != "chain_method"}
+    draws, tune, chains = lengths["draws"], lengths["tune"], lengths["chains"]
+    t0 = time.perf_counter()
+    with clock() as c:
+        ld = tgt.logdensity
+        run = _STARTS[chosen.spelling]()(
+            ld, chunk=draws, tune=tune, chains=chains, seed=seed, **options
+        )
+    compile_s = c.compile
+    posterior: dict[str, list] = {}
+    stats: dict[str, list] = {}
+    chunks, stopped, batch = 0, "max_seconds", 1
+    while True:
+        for _ in range(batch):
+            with clock() as c:
+                positions, chunk_stats = _draw(run, chosen)
+                for k, v in ld.constrain_draws(positions).items():
+                    posterior.setdefault(k, []).append(v)
+            compile_s += c.compile
+            for k, v in chunk_stats.items():
+                stats.setdefault(k, []).append(v)
+            chunks += 1
+            if time.perf_counter() - t0 >= budget:
+                break
+        joined = {k: np.concatenate(v, axis=1) for k, v in posterior.items()}
+        names, bulk, tail, rhat = _worst(joined)
+        met = bool(len(names)) and bool(
+            np.all(bulk >= target) & np.all(tail >= target) & np.all(rhat < RHAT_TARGET)
+        )
+        # ESS grows about linearly with the draws: draw what the shortfall asks for
+        # before looking again (at most as many chunks as so far, so the run overshoots
+        # by at most a factor of two); an R-hat still above target asks for half more.
+        shortfall = target / max(float(np.min(np.minimum(bulk, tail), initial=np.inf)), 1.0)
+        if np.any(rhat >= RHAT_TARGET):
+            shortfall = max(shortfall, 1.5)
+        batch = int(np.clip(np.ceil(chunks * (shortfall - 1.0)), 1, chunks))
+        if progress:
+            print(
+                f"until_ess: chunk {chunks}, {chunks * draws} draws per chain, "
+                f"min ESS bulk {bulk.min():.0f} tail {tail.min():.0f}, max R-hat {rhat.max():.3f}",
+                flush=True,
+            )
+        if met:
+            stopped = "ess"
+            break
+        if time.perf_counter() - t0 >= budget:
+            break
+    elapsed = time.perf_counter() - t0
+    idata = results_from_arrays(joined, {k: np.concatenate(v, axis=1) for k, v in stats.items()})
+    if chosen.spelling == "mh":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a group outside ArviZ's schema
+            idata.add_groups(
+                adaptation=mh.adaptation_group(
+                    run,
+                    proposal=options.get("proposal", "random_walk"),
+                    adapt=options.get("adapt", True),
+                    hastings=options.get("hastings", True),
+                )
+            )
+    if not met:
+        shortfall = np.minimum(bulk / target, tail / target)
+        order = np.argsort(shortfall)[:5]
+        worst = ", ".join(
+            f"{names[i]} (ESS {min(bulk[i], tail[i]):.0f}, R-hat {rhat[i]:.3f})" for i in order
+        )
+        warnings.warn(
+            f"{chosen.spelling} on {tgt.name}: the time budget of {budget:g} s ended after "
+            f"{chunks} chunk(s) of {draws} draws before every parameter reached ESS "
+            f"{target:g} and R-hat < {RHAT_TARGET}; worst: {worst}; raise max_seconds, "
+            "reparameterise, or use another sampler",
+            UntilESSWarning,
+            stacklevel=3,
+        )
+    return finalize(
+        idata,
+        sampler=chosen.spelling,
+        backend=chosen.backend,
+        seed=seed,
+        compile_seconds=compile_s,
+        sampling_seconds=max(elapsed - compile_s, 0.0),
+        model=tgt.name,
+        draws=chunks * draws,
+        tune=tune,
+        chains=chains,
+        chunk=draws,
+        until_ess=float(target),
+        max_seconds=budget,
+        chunks=chunks,
+        stopped=stopped,
+    )
+
+
+def _draw(run, chosen):
+    if chosen.spelling == "mh":
+        positions, lp, info = run.draw()
+        return np.asarray(positions), mh.chunk_stats(lp, info, run)
+    return run.draw()

@@ -346,6 +346,7 @@ def fit(
     tune: int = 1000,
     chains: int = 4,
     seed: int = 0,
+    until_ess: UntilEssOpt = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -391,10 +392,18 @@ def fit(
         method = fitting.choose_method(chosen.spec, method)
         sampled = method not in ("exact", *fitting.POINT_FITS)
         _check_samplers(chosen, [method] if sampled else [])
+        if until_ess is not None:
+            _check_until_ess(until_ess, [method] if sampled else [])
         if sampled:
             fitting.check_memory(chosen.spec, chosen.data, **lengths)
     identity = fitting.fit_identity(
-        chosen.spec, chosen.data, method=method, seed=seed, origin=chosen.source, **lengths
+        chosen.spec,
+        chosen.data,
+        method=method,
+        seed=seed,
+        origin=chosen.source,
+        until_ess=until_ess,
+        **lengths,
     )
     _claim(ctx, out, "fit", identity=identity, force=force)
     written = fitting.fit_and_write(
@@ -408,6 +417,7 @@ def fit(
         seed=seed,
         progress=sys.stderr.isatty(),
         origin=chosen.source,
+        until_ess=until_ess,
         provenance=lambda: _provenance(
             ctx,
             seed=seed,
@@ -449,6 +459,34 @@ def _fit_network(
             raise BadInput(str(err)) from None
     for path in written:
         typer.echo(str(path))
+
+
+UntilEssOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--until-ess",
+        help="Sample until every parameter's bulk and tail ESS reach this and R-hat < 1.01 "
+        "(mh, nuts, nuts:blackjax: --draws at a time, the same chains, at most 300 s); "
+        "other samplers run --draws.",
+    ),
+]
+
+
+def _check_until_ess(value: float, samplers: list[str]) -> None:
+    """--until-ess: a positive number, and a sampler of the run that can take it."""
+    from .. import inference
+
+    if not (value > 0 and value < float("inf")):
+        raise BadInput(f"--until-ess must be a positive number, got {value:g}")
+    able = [
+        s for s in samplers if inference.resolve_sampler(s).spelling in inference.UNTIL_ESS_SAMPLERS
+    ]
+    if not able:
+        shown = ", ".join(samplers) or "this method"
+        raise BadInput(
+            f"--until-ess needs a sampler that keeps its chains going "
+            f"({', '.join(inference.UNTIL_ESS_SAMPLERS)}); {shown} runs --draws"
+        )
 
 
 WorkersOpt = Annotated[
@@ -536,6 +574,7 @@ def compare(
             "posterior where the model has one, else none."
         ),
     ] = None,
+    until_ess: UntilEssOpt = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
@@ -553,6 +592,10 @@ def compare(
         seed_list = grid.parse_seeds(seeds)
     lengths = _run_lengths(draws=draws, tune=tune, chains=chains)
     sampler_options = _options(option)
+    if until_ess is not None:
+        with user_input():
+            _check_until_ess(until_ess, chosen)
+        sampler_options["until_ess"] = float(until_ess)
     with user_input():
         grid.grid_options(chosen, sampler_options)  # refuse an option no sampler takes
     target_model = _model(model, data, target, column, set_)

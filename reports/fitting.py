@@ -444,6 +444,7 @@ def fit_identity(
     chains: int,
     seed: int,
     origin: Mapping[str, str] | None = None,
+    until_ess: float | None = None,
 ) -> dict[str, Any]:
     """What makes two fits the same fit: model, method, data (:func:`models.fingerprint`,
     hyperparameters included), a user's script (its SHA-256) and the settings that change
@@ -457,6 +458,8 @@ def fit_identity(
         settings = {"seed": seed}
     else:
         settings = {"draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        if until_ess is not None:
+            settings["until_ess"] = float(until_ess)
     return {
         "model": spec.name,
         "method": method,
@@ -481,6 +484,7 @@ def fit_and_write(
     progress: bool = True,
     origin: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+    until_ess: float | None = None,
 ) -> list[Path]:
     """Fit and write ``summary.csv``, ``fit.json`` and, by method, ``posterior.nc``,
     ``estimates.csv`` (regression: MLE, MAP and posterior per feature) or the EM tables
@@ -489,7 +493,8 @@ def fit_and_write(
     (:func:`reports.run_page.write_fit_page`). ``origin`` (a user's model: its script and
     data files with their SHA-256) goes into ``fit.json``. ``provenance`` ends the page: a
     record of :func:`reports.run_page.provenance`, or a function making one when the page
-    is written (so that its timings include the fit).
+    is written (so that its timings include the fit). ``until_ess`` samples until every
+    parameter's ESS is there (``inference.sample``), ``draws`` at a time.
 
     Nothing is written before the fit has succeeded, and then every file at once: the
     folder is built beside ``out`` and swapped in whole (:func:`reports.rundir.publish`),
@@ -499,7 +504,15 @@ def fit_and_write(
     checks the identity first (:func:`reports.rundir.claim`)."""
     out = Path(out)
     identity = fit_identity(
-        spec, data, method=method, draws=draws, tune=tune, chains=chains, seed=seed, origin=origin
+        spec,
+        data,
+        method=method,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        origin=origin,
+        until_ess=until_ess,
     )
     meta: dict[str, Any] = {
         "model": spec.name,
@@ -533,6 +546,7 @@ def fit_and_write(
             seed=seed,
             data=data,
             progress=progress,
+            **({} if until_ess is None else {"until_ess": until_ess}),
         )
         summary = sampled_summary(idata, feature_names)
         meta["sampler"] = dict(idata.attrs)

@@ -331,11 +331,15 @@ def load_finished(out: Path, grid: GridSpec, note: Callable[[str], None] | None 
 def options_for(sampler: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """The ``options`` that ``sampler`` takes, for one run of a grid (comparison or SBC).
 
+    ``until_ess`` and ``max_seconds`` go to the samplers that can keep their chains
+    going (:data:`inference.UNTIL_ESS_SAMPLERS`); the others run their fixed draws.
     A PyMC-backed sampler runs its chains in the worker's own process (``cores=1`` unless
     given): a grid already runs one run per core, and forking processes that hold JAX is
     unsafe.
     """
     accepted = set(inference.sampler_options(sampler))
+    if inference.resolve_sampler(sampler).spelling in inference.UNTIL_ESS_SAMPLERS:
+        accepted |= {"until_ess", "max_seconds"}  # sampling until the ESS is there
     own = {k: v for k, v in options.items() if k in accepted}
     if "cores" in accepted:
         own.setdefault("cores", 1)

@@ -6,6 +6,8 @@ Runs of registry models come from the session's ``run_cache`` (shared with
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 
 import arviz as az
@@ -312,6 +314,7 @@ def test_a_models_sampler_defaults_apply_unless_the_caller_overrides(monkeypatch
     seen = []
     real = sampling.SAMPLERS["nuts:numpyro"]
 
+    @functools.wraps(real.run)  # the same options as the real one (sampler_options)
     def spy(ld, **options):
         seen.append(options.get("target_accept"))
         return real.run(ld, **options)
