@@ -202,9 +202,7 @@ def _warmed(logdensity, starts, seed=0):
     with float64():
         x0 = jnp.asarray(starts, dtype=jnp.float64)[:, None]
         lp0 = jax.vmap(logdensity)(x0)
-        run = mh.ChainRun(
-            lambda x, data: logdensity(x), x0, lp0, tune=400, chunk=200, seed=seed
-        )
+        run = mh.ChainRun(lambda x, data: logdensity(x), x0, lp0, tune=400, chunk=200, seed=seed)
         positions = np.asarray(run.draw()[0])[..., 0]
     return run, positions
 

@@ -7,7 +7,6 @@ Runs of registry models come from the session's ``run_cache`` (shared with
 from __future__ import annotations
 
 import functools
-
 import itertools
 
 import arviz as az
