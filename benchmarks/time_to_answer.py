@@ -76,14 +76,14 @@ Reading the columns
     empty and filled compile cache.
 ``ladder_s``
     Sum of the cold walls of every rung tried up to the answer: what a user pays who
-    starts short and doubles.
+    starts short and doubles (a rung that ran past ``--timeout`` counts the timeout).
 ``ess_bulk``, ``ess_tail``, ``rhat``, ``div``
     Worst bulk ESS, worst tail ESS, worst R-hat over every value, and divergences, of
     the cold run at the answer's length (or of the last rung tried).
 ``met``
     ``yes`` when ESS >= 400 (bulk and tail) and R-hat < 1.01 everywhere; ``note`` says
-    why not (``not reached in N s``, the ladder's end, an error) or what an
-    ``until_ess`` result recorded about its stop.
+    why not (``not reached in N s``, the ladder's end, an error; with the diagnostics of
+    the last rung that finished) or what an ``until_ess`` result recorded about its stop.
 
 The ratio table, one row per model: ``nuts`` warm over the fastest anchor warm (the
 issue's target: <= 1), the best of ours warm (any of our rows that met) over the
@@ -412,7 +412,10 @@ def _run_child(cfg: dict) -> dict:
                 progress_bar=False,
             )
         wall = time.perf_counter() - t
-        posterior = idata.posterior
+        # nutpie also stores the unconstrained twins (``tau_log__``): keep the model's own
+        # variables, as every other route returns them.
+        named = {v.name for v in [*model.free_RVs, *model.deterministics]}
+        posterior = idata.posterior[[v for v in idata.posterior.data_vars if v in named]]
         if "diverging" in getattr(idata, "sample_stats", {}):
             divergences = int(idata.sample_stats["diverging"].sum())
     elif key == "numpyro":
@@ -516,7 +519,7 @@ def _summary(res: dict) -> str:
         return res["error"]
     return (
         f"{res['wall']:.1f} s, ess {res['ess_bulk']:.0f}/{res['ess_tail']:.0f}, "
-        f"rhat {res['rhat']:.3f} -> {'met' if res['met'] else 'not met'}"
+        f"rhat {res['rhat']:.4f} -> {'met' if res['met'] else 'not met'}"
     )
 
 
@@ -526,7 +529,7 @@ def run_pair(model: str, key: str, args) -> dict:
     row = {"model": model, "sampler": label}
     base = {"model": model, "sampler": key, "seed": args.seed, "cores": args.cores}
     ladder = [None] if kind == "until_ess" else args.ladder
-    ladder_s, last, folders = 0.0, None, []
+    ladder_s, last, previous, folders = 0.0, None, None, []
     try:
         for draws in ladder:
             folder = tempfile.mkdtemp(prefix="tta-cache-")
@@ -540,6 +543,7 @@ def run_pair(model: str, key: str, args) -> dict:
                 ladder_s += args.timeout if last.get("timeout") else np.nan
                 break
             ladder_s += last["wall"]
+            previous = last
             if last["met"]:
                 _progress(f"[{model}] {label}: {what}, warm ...")
                 warm = spawn(cfg, folder, args.timeout)
@@ -557,8 +561,13 @@ def run_pair(model: str, key: str, args) -> dict:
         return row
     if "error" in last:
         row["note"] = last["error"] + (f" at {draws} draws" if draws else "")
+        if previous is not None:
+            row["note"] += (
+                f" (at {previous['draws']} draws: {previous['wall']:.1f} s, ess "
+                f"{previous['ess_bulk']:.0f}/{previous['ess_tail']:.0f}, "
+                f"rhat {previous['rhat']:.4f})"
+            )
         row["met"] = "no"
-        # The diagnostics of the last rung that ran, if any, stay unknown here.
         row["draws"] = draws
         row["ladder_s"] = ladder_s
         return row
@@ -577,9 +586,11 @@ def run_pair(model: str, key: str, args) -> dict:
             row["note"] = f"not reached by {draws} draws (ladder's end)"
     else:
         record = last.get("note", "")
-        row["note"] = (f"{row.get('note', '')}; " if row.get("note") else "") + (
-            f"attrs: {record}" if record else "no stopping record in attrs"
-        )
+        notes = [row["note"]] if row.get("note") else []
+        if last.get("recorded_met") is not None and last["recorded_met"] != last["met"]:
+            notes.append(f"the record says met={last['recorded_met']}, this check disagrees")
+        notes.append(f"attrs: {record}" if record else "no stopping record in attrs")
+        row["note"] = "; ".join(notes)
     return row
 
 
@@ -641,7 +652,7 @@ def _markdown(table: pd.DataFrame) -> str:
         if col in shown:
             shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{v:.0f}")
     if "rhat" in shown:
-        shown["rhat"] = shown["rhat"].map(lambda v: "-" if pd.isna(v) else f"{v:.3f}")
+        shown["rhat"] = shown["rhat"].map(lambda v: "-" if pd.isna(v) else f"{v:.4f}")
     for col in shown.columns:
         if "/" in col:
             shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}")
