@@ -33,6 +33,7 @@ __all__ = [
     "potential_value",
 ]
 
+from . import _xla
 from ._compiled import CompiledCache
 from ._precision import float64
 
@@ -152,7 +153,7 @@ class LogDensity:
         """``logdensity`` over a batch of points, ``(n, dim) -> (n,)``, jitted."""
         fn = _JITTED.get(
             ("batched", self.structure),
-            lambda: jax.jit(jax.vmap(self.logdensity_fn, in_axes=(0, None))),
+            lambda: _xla.jit(jax.vmap(self.logdensity_fn, in_axes=(0, None))),
         )
         return _float64_only(functools.partial(_call_with, fn, data=self.data))
 
@@ -161,7 +162,7 @@ class LogDensity:
         """Map draws of shape ``(chains, n, dim)`` to constrained arrays ``(chains, n, ...)``."""
         fn = _JITTED.get(
             ("constrain", self.structure),
-            lambda: jax.jit(
+            lambda: _xla.jit(
                 jax.vmap(jax.vmap(self.constrain_fn, in_axes=(0, None)), in_axes=(0, None))
             ),
         )

@@ -522,12 +522,19 @@ def _check_executor(workers: int | None, scheduler: str | None) -> None:
             raise BadInput(str(err)) from None
 
 
-def _workers(workers: int | None, todo: int) -> int:
+def _workers(workers: int | None, todo: int, *, compiled_once: bool = False) -> int:
+    """``--workers``, or its default: one process per core, up to the runs left.
+
+    ``compiled_once``: the runs are many small fits of one model by a JAX sampler (an
+    SBC), which compiles its program once per process and then takes milliseconds per
+    fit; in this process they finish before local workers would have started and
+    compiled it again each.
+    """
     from .executor import default_workers
 
     if workers is None:
         # One run left: a worker process would only add its start-up.
-        return 0 if todo <= 1 else default_workers(todo)
+        return 0 if todo <= 1 or compiled_once else default_workers(todo)
     if workers < 0:
         raise BadInput(f"--workers must be >= 0 (0 runs in this process), got {workers}")
     return workers
@@ -745,7 +752,9 @@ def sbc(
 
     θ̃ and data are drawn from the model's prior predictive (its NumPyro program, or
     PyMC's prior predictive for a PyMC-only model), the sampler refits each, and the
-    ranks of θ̃ among the posterior draws are tested for uniformity."""
+    ranks of θ̃ among the posterior draws are tested for uniformity. With a JAX sampler
+    (mh, nuts, nuts:blackjax) the simulations run in this process unless --workers is
+    given: its program is compiled once and each simulation then takes milliseconds."""
     from .. import inference, models
     from ..diagnostics.sbc import prior_draw
     from . import fitting
@@ -801,7 +810,11 @@ def sbc(
             run_spec,
             out,
             save_runs=save_runs,
-            workers=_workers(workers, todo),
+            workers=_workers(
+                workers,
+                todo,
+                compiled_once=inference.resolve_sampler(run_spec.sampler).needs == "logdensity",
+            ),
             scheduler=scheduler,
             progress=step,
             on_start=lambda where: bar.console.print(f"running {todo} simulation(s) {where}"),
@@ -925,9 +938,13 @@ def run() -> None:  # pragma: no cover - the console script
     the home folder is not writable, the libraries' caches go to a temporary folder
     (:mod:`reports.cachedirs`).
     """
+    from ..inference._compile_cache import MIN_COMPILE_SECONDS
     from .cachedirs import apply_fallback
 
     apply_fallback()  # before anything imports matplotlib, arviz, pytensor or jax
+    # JAX keeps only programs that took a second to compile; ours (an EM loop, a
+    # sampler on a small model) often take less and are worth keeping all the same.
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", str(MIN_COMPILE_SECONDS))
     sys.exit(main())
 
 
