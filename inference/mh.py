@@ -469,7 +469,7 @@ def stuck_threshold(dim: int) -> float:
     return 10.0 + 3.0 * float(np.sqrt(dim / 2.0))
 
 
-def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, adapt):
+def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, adapt, thin=1):
     """One compiled program for warm-up and draws: ``advance(carry, data, n)``.
 
     It takes ``n`` steps from ``carry`` (``n`` is an argument: the warm-up is one call
@@ -506,8 +506,7 @@ def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, ada
         def logdensity(x):
             return logdensity_fn(x, data)
 
-        def body(_, loop):
-            c, buffers = loop
+        def transition(c: _Carry) -> tuple[_Carry, MHInfo]:
             warming = c.t < tune
             tuning = warming & adapt
             split = jax.vmap(lambda k: jax.random.split(k, 2))(c.keys)
@@ -562,15 +561,28 @@ def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, ada
                 params = jax.tree.map(
                     lambda a, b: jnp.where(tuning, a, b), finished(astate), params
                 )
-            i = jnp.mod(c.t - tune, chunk)
-            buffers = (
-                buffers[0].at[i].set(states.position),
-                buffers[1].at[i].set(states.logdensity),
-                buffers[2].at[i].set(info.acceptance_rate),
-                buffers[3].at[i].set(info.is_accepted),
-            )
             new = _Carry(states, astate, params, keys, c.t + 1, lp_sum, lp_count, restarts)
-            return new, buffers
+            return new, info
+
+        def body(i, loop):
+            c, buffers = loop
+            # A kept draw is ``thin`` transitions after warm-up, one during it.
+            steps = jnp.where(c.t < tune, 1, thin)
+            zero = jnp.zeros(chains, c.states.logdensity.dtype)
+            c, info = jax.lax.fori_loop(
+                0,
+                steps,
+                lambda _, ci: transition(ci[0]),
+                (c, MHInfo(zero, jnp.zeros(chains, bool), zero)),
+            )
+            at = jnp.mod(i, chunk)  # the warm-up's writes are overwritten by the draws'
+            buffers = (
+                buffers[0].at[at].set(c.states.position),
+                buffers[1].at[at].set(c.states.logdensity),
+                buffers[2].at[at].set(info.acceptance_rate),
+                buffers[3].at[at].set(info.is_accepted),
+            )
+            return c, buffers
 
         x = carry.states.position
         buffers = (
@@ -607,6 +619,8 @@ class ChainRun:
         program; None compiles a new one.
     tune, chunk, seed, proposal, hastings, adapt, params
         As in :func:`sample_chains`; ``chunk`` draws per :meth:`draw`.
+    thin : int
+        Transitions per kept draw after warm-up (1: keep every step).
     """
 
     def __init__(
@@ -624,6 +638,7 @@ class ChainRun:
         hastings: bool = True,
         adapt: bool = True,
         params: MHParams | None = None,
+        thin: int = 1,
     ) -> None:
         import time
 
@@ -666,7 +681,9 @@ class ChainRun:
             zero,
             np.zeros((), np.int32),
         )
-        self.data, self.tune, self.chunk = data, int(tune), int(chunk)
+        self.data, self.tune, self.chunk, self.thin = data, int(tune), int(chunk), int(thin)
+        if self.thin < 1:
+            raise ValueError(f"thin must be a whole number >= 1, got {thin}")
 
         def build():
             advance = _program(
@@ -678,6 +695,7 @@ class ChainRun:
                 proposal=proposal,
                 hastings=hastings,
                 adapt=adapt,
+                thin=self.thin,
             )
             n = np.asarray(0, np.int32)
             return compile_lowered(jax.jit(advance).lower(self.carry, data, n))
@@ -686,7 +704,7 @@ class ChainRun:
         if structure is None:
             self._advance = build()
         else:
-            key = (structure, tune, chunk, proposal_key, hastings, adapt, chains, dim)
+            key = (structure, tune, chunk, proposal_key, hastings, adapt, chains, dim, self.thin)
             self._advance = _COMPILED.get((*key, str(x0.dtype)), build)
         self.compile_seconds = time.perf_counter() - t0
         if self.tune:
@@ -793,6 +811,7 @@ def start(
     cov: Any | None = None,
     mean: Any | None = None,
     initial_positions: Any | None = None,
+    thin: int = 1,
 ) -> ChainRun:
     """Warmed-up chains of our MH on a :class:`inference.bridge.LogDensity`, ready to draw."""
     dim = ld.dim
@@ -827,6 +846,7 @@ def start(
         hastings=hastings,
         adapt=adapt,
         params=params,
+        thin=thin,
     )
 
 
@@ -859,6 +879,7 @@ def adaptation_group(run: ChainRun, *, proposal, adapt, hastings):
             "adapt": int(adapt),
             "hastings": int(hastings),
             "restarts": run.restarts,
+            "thin": run.thin,
         },
     )
 
@@ -878,13 +899,18 @@ def run(
     cov: Any | None = None,
     mean: Any | None = None,
     initial_positions: Any | None = None,
+    thin: int = 1,
 ):
     """``inference.sample(target, "mh")``: our MH on a :class:`inference.bridge.LogDensity`.
 
     Options (through ``inference.sample``): ``proposal`` ("random_walk" or
     "independence"), ``adapt`` (default True), fixed ``scale`` / ``cov`` / ``mean`` when
     ``adapt=False``, ``initial_positions`` (chains, dim) in unconstrained space,
-    ``hastings=False`` (negative control only). The adapted scale and covariance are
+    ``hastings=False`` (negative control only), ``thin`` (transitions per kept draw: a
+    random walk's draws are strongly autocorrelated, its autocorrelation time about
+    3.3·d steps on a d-dimensional Gaussian when optimally tuned (Roberts, Gelman &
+    Gilks 1997), so keeping every k-th step loses little ESS for k up to about d and
+    saves k times the memory). The adapted scale and covariance are
     returned in ``sample_stats`` (``proposal_scale`` per draw) and in the
     ``adaptation`` group (``scale``, ``cov`` per chain; ``restarts`` in its attrs: chains
     moved out of a minor mode during warm-up).
@@ -909,6 +935,7 @@ def run(
             cov=cov,
             mean=mean,
             initial_positions=initial_positions,
+            thin=thin,
         )
     t0 = time.perf_counter()
     positions, lp, info = chain_run.draw()
