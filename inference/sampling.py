@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -12,7 +13,7 @@ from typing import Any
 import arviz as az
 
 from .. import models
-from . import mh, mh_pymc, nuts, vi
+from . import convergence, mh, mh_pymc, nuts, vi
 from ._checks import MAX_SEED, check_counts, check_seed
 from ._compiled import CompiledCache
 from ._precision import float64
@@ -330,6 +331,7 @@ def sample(
     seed: int = 0,
     data: Mapping[str, Any] | None = None,
     progress: bool = True,
+    check: bool = True,
     **options: Any,
 ) -> az.InferenceData:
     """Draw posterior samples of ``target`` with ``sampler``.
@@ -352,6 +354,11 @@ def sample(
         a NumPyro model function.
     progress : bool
         Show the backend's progress bar.
+    check : bool
+        Check the result for convergence (:func:`inference.convergence.check`: R-hat,
+        bulk and tail ESS per chain, divergences, stuck chains; Vehtari et al. 2021),
+        record the verdict in ``attrs`` and warn (:class:`ConvergenceWarning`) once
+        where it fails. ``False`` for deliberately short runs.
     **options
         Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
         ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``); the
@@ -371,7 +378,8 @@ def sample(
         ``posterior`` in the model's own (constrained) space, deterministics included;
         ``sample_stats`` with at least ``lp``, ``acceptance_rate``, ``diverging``,
         ``n_steps``; ``attrs`` ``sampler``, ``backend``, ``seed``, ``compile_seconds``,
-        ``sampling_seconds``.
+        ``sampling_seconds`` and, when checked, ``convergence`` (the verdict's line) and
+        ``converged`` (1 or 0).
 
     Examples
     --------
@@ -400,7 +408,7 @@ def sample(
             ld = tgt.logdensity
         idata, compile_s, sampling_s = chosen.run(ld, **kwargs, **options)
         compile_s += c.total
-    return finalize(
+    idata = finalize(
         idata,
         sampler=chosen.spelling,
         backend=chosen.backend,
@@ -410,3 +418,11 @@ def sample(
         model=tgt.name,
         **lengths,
     )
+    if check:
+        # No silent garbage: every result carries its verdict, a failed one also warns
+        # (stacklevel 3: past this function and the float64 decorator, at the caller).
+        verdict = convergence.check(idata)
+        convergence.record(idata, verdict)
+        if not verdict.ok:
+            warnings.warn(verdict.message(tgt.name), convergence.ConvergenceWarning, stacklevel=3)
+    return idata
