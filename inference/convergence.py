@@ -104,13 +104,18 @@ class Convergence:
 
     @property
     def line(self) -> str:
-        """One line for logs, the CLI and ``attrs["convergence"]``."""
+        """One line for logs, the CLI and ``attrs["convergence"]``; a failed verdict's
+        ends with its remedy."""
         notes = f" [{'; '.join(self.notes)}]" if self.notes else ""
         size = f"{self.chains} chain{'s' if self.chains != 1 else ''} × {self.draws} draws"
         if not self.mcmc:
             return f"not checked ({size}){notes}"
         if not self.ok:
-            return f"did not converge ({size}): {'; '.join(self.problems)}{notes}"
+            # The remedy travels with the verdict: pages and the CLI show this line alone.
+            return (
+                f"did not converge ({size}): {'; '.join(self.problems)}{notes}; "
+                f"remedy: {self.remedy}"
+            )
         parts = []
         if math.isfinite(self.rhat_max):
             parts.append(f"R-hat {self.rhat_max:.3f}")
