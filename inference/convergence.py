@@ -130,7 +130,9 @@ class Convergence:
     def remedy(self) -> str:
         """What to try, by what failed; empty when nothing did."""
         advice = []
-        if "ess" in self.kinds:
+        # R-hat just above its bound is as often a short run's noise as a real problem.
+        marginal = "rhat" in self.kinds and self.rhat_max < 1.05
+        if "ess" in self.kinds or marginal:
             target = max(400, int(self.ess_min)) if math.isfinite(self.ess_min) else 400
             advice.append(f"run longer (more draws) or pass until_ess={target}")
         if "rhat" in self.kinds or "stuck" in self.kinds:
@@ -336,7 +338,8 @@ def check(
         bad_r = use & ~(rhat_u < rhat_max)  # NaN R-hat of a varying parameter fails too
         if bad_r.any():
             order = np.argsort(-np.nan_to_num(rhat_u, nan=np.inf))
-            problems.append(f"R-hat {rhat_top:.2f} ({_names(names, order, bad_r)})")
+            shown = f"{rhat_top:.3f}" if rhat_top < 1.1 else f"{rhat_top:.2f}"
+            problems.append(f"R-hat {shown} ({_names(names, order, bad_r)})")
             kinds.append("rhat")
             score = np.maximum(score, np.nan_to_num((rhat_u - 1) / (rhat_max - 1), nan=np.inf))
     bad_e = use & ~(ess_u >= ess_min)
