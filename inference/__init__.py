@@ -14,10 +14,18 @@ precision the user chose.
 
 import importlib
 
+# Public name -> (module, its name there); everything else comes from ``.sampling``.
+_FROM = {
+    "ConvergenceWarning": (".convergence", "ConvergenceWarning"),
+    "check_convergence": (".convergence", "check"),
+}
+
 __all__ = [
     "SAMPLERS",
     "UNTIL_ESS_SAMPLERS",
+    "ConvergenceWarning",
     "UntilESSWarning",
+    "check_convergence",
     "check_run_lengths",
     "check_seed",
     "resolve_sampler",
@@ -30,7 +38,8 @@ __all__ = [
 
 def __getattr__(name: str):
     if name in __all__:
-        return getattr(importlib.import_module(".sampling", __name__), name)
+        module, attr = _FROM.get(name, (".sampling", name))
+        return getattr(importlib.import_module(module, __name__), attr)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

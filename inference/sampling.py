@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,7 +14,7 @@ import arviz as az
 import numpy as np
 
 from .. import models
-from . import mh, mh_pymc, nuts, vi
+from . import convergence, mh, mh_pymc, nuts, vi
 from ._checks import MAX_SEED, check_counts, check_seed
 from ._compiled import CompiledCache
 from ._precision import float64
@@ -337,6 +338,7 @@ def sample(
     progress: bool = True,
     until_ess: float | None = None,
     max_seconds: float | None = None,
+    check: bool = True,
     **options: Any,
 ) -> az.InferenceData:
     """Draw posterior samples of ``target`` with ``sampler``.
@@ -371,6 +373,11 @@ def sample(
     max_seconds : float, optional
         The time budget of ``until_ess``, from the call (warm-up and compilation
         included); default 300.
+    check : bool
+        Check the result for convergence (:func:`inference.convergence.check`: R-hat,
+        bulk and tail ESS per chain, divergences, stuck chains; Vehtari et al. 2021),
+        record the verdict in ``attrs`` and warn (:class:`ConvergenceWarning`) once
+        where it fails. ``False`` for deliberately short runs.
     **options
         Passed to the backend: ``target_accept``; ``cores`` (PyMC, nutpie);
         ``chain_method`` (NumPyro); ``backend`` (nutpie: ``"numba"`` or ``"jax"``); the
@@ -390,7 +397,8 @@ def sample(
         ``posterior`` in the model's own (constrained) space, deterministics included;
         ``sample_stats`` with at least ``lp``, ``acceptance_rate``, ``diverging``,
         ``n_steps``; ``attrs`` ``sampler``, ``backend``, ``seed``, ``compile_seconds``,
-        ``sampling_seconds``.
+        ``sampling_seconds`` and, when checked, ``convergence`` (the verdict's line) and
+        ``converged`` (1 or 0).
 
     Examples
     --------
@@ -412,33 +420,44 @@ def sample(
     _check_options(chosen.spelling, options)
     kwargs = dict(**lengths, seed=int(seed), progress=progress)
     if until_ess is not None:
-        return _until_ess(
+        idata = _until_ess(
             tgt, chosen, lengths, int(seed), float(until_ess), max_seconds, progress, options
         )
-    if max_seconds is not None:
-        raise ValueError("max_seconds is the time budget of until_ess; pass until_ess too")
-    if chosen.needs == "pymc":
-        idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)
     else:
-        # Deriving the log density (tracing the model) is part of compiling it.
-        with clock() as c:
-            ld = tgt.logdensity
-        idata, compile_s, sampling_s = chosen.run(ld, **kwargs, **options)
-        compile_s += c.total
-    return finalize(
-        idata,
-        sampler=chosen.spelling,
-        backend=chosen.backend,
-        seed=int(seed),
-        compile_seconds=compile_s,
-        sampling_seconds=sampling_s,
-        model=tgt.name,
-        **lengths,
-    )
+        if max_seconds is not None:
+            raise ValueError("max_seconds is the time budget of until_ess; pass until_ess too")
+        if chosen.needs == "pymc":
+            idata, compile_s, sampling_s = chosen.run(tgt.pymc(), **kwargs, **options)
+        else:
+            # Deriving the log density (tracing the model) is part of compiling it.
+            with clock() as c:
+                ld = tgt.logdensity
+            idata, compile_s, sampling_s = chosen.run(ld, **kwargs, **options)
+            compile_s += c.total
+        idata = finalize(
+            idata,
+            sampler=chosen.spelling,
+            backend=chosen.backend,
+            seed=int(seed),
+            compile_seconds=compile_s,
+            sampling_seconds=sampling_s,
+            model=tgt.name,
+            **lengths,
+        )
+    if check:
+        # No silent garbage: every result carries its verdict, a failed one also warns
+        # (stacklevel 3: past this function and the float64 decorator, at the caller).
+        verdict = convergence.check(idata)
+        convergence.record(idata, verdict)
+        # An until_ess run that ran out of time has already said so (UntilESSWarning).
+        if not verdict.ok and idata.attrs.get("stopped") != "max_seconds":
+            warnings.warn(verdict.message(tgt.name), convergence.ConvergenceWarning, stacklevel=3)
+    return idata
 
 
-class UntilESSWarning(UserWarning):
-    """``until_ess`` ran out of time before every parameter reached its ESS."""
+class UntilESSWarning(convergence.ConvergenceWarning):
+    """``until_ess`` ran out of time before every parameter reached its ESS (a
+    :class:`ConvergenceWarning`: what filters one filters both)."""
 
 
 #: Rank-normalised R-hat below which ``until_ess`` counts a parameter as converged

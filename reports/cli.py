@@ -431,6 +431,40 @@ def fit(
     )
     for path in written:
         typer.echo(str(path))
+    if sampled:
+        record = json.loads((out / "fit.json").read_text()).get("sampler", {})
+        _print_convergence({method: record})
+
+
+def _print_convergence(runs: dict[str, Any], shown: int = 3) -> None:
+    """The convergence verdicts (``attrs["convergence"]`` of each run, label -> attrs)
+    on stderr: one line for a single run; for a grid a count, and the failed runs'
+    lines when there are few. Runs without a verdict (variational, or saved before the
+    check existed) are left out."""
+    judged = {k: a for k, a in runs.items() if "converged" in a and a.get("convergence")}
+    # A variational result is "not checked (...)": nothing to report.
+    judged = {k: a for k, a in judged.items() if not str(a["convergence"]).startswith("not ")}
+    if not judged:
+        return
+    failed = {k: str(a["convergence"]) for k, a in judged.items() if not int(a["converged"])}
+    if len(judged) == 1:
+        label, attrs = next(iter(judged.items()))
+        typer.echo(f"bayesmin: {label} {attrs['convergence']}", err=True)
+        return
+    if not failed:
+        typer.echo(f"bayesmin: all {len(judged)} runs converged", err=True)
+        return
+    per_sampler: dict[str, int] = {}
+    for label in failed:
+        per_sampler[label.split("/")[0]] = per_sampler.get(label.split("/")[0], 0) + 1
+    counts = ", ".join(f"{name} ×{n}" for name, n in per_sampler.items())
+    typer.echo(
+        f"bayesmin: {len(failed)} of {len(judged)} runs did not converge ({counts})", err=True
+    )
+    for label, line in list(failed.items())[:shown]:
+        typer.echo(f"  {label}: {line}", err=True)
+    if len(failed) > shown:
+        typer.echo(f"  and {len(failed) - shown} more: see the verdicts in index.html", err=True)
 
 
 def _fit_network(
@@ -684,6 +718,7 @@ def compare(
     )
     typer.echo(str(out / "comparison.csv"))
     typer.echo(str(out / "index.html"))
+    _print_convergence({label: dict(idata.attrs) for label, idata in runs.items()})
     failed = table[table["error"] != ""]
     if len(failed):
         _console().print(f"{len(failed)} run(s) failed; see the error column of comparison.csv")

@@ -64,8 +64,9 @@ def quiet_libraries() -> None:
     """Keep the terminal to bayesmin's progress bars and results.
 
     PyMC logs every ``pm.sample`` call at INFO, PyTensor warns on each start that it
-    found no BLAS to link (it falls back to NumPy's; see benchmarks/), and ArviZ
-    announces its coming refactor on import. Run in the CLI's process and in every
+    found no BLAS to link (it falls back to NumPy's; see benchmarks/), ArviZ
+    announces its coming refactor on import, and a run that did not converge warns
+    (the commands print its verdict themselves). Run in the CLI's process and in every
     worker before its first task.
     """
     import warnings
@@ -73,6 +74,12 @@ def quiet_libraries() -> None:
     # Filters first: PyMC imports ArviZ, which warns as it is imported.
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+    # A run that did not converge warns in the library; the commands print its verdict
+    # (read from the result's attrs, which a Dask worker's warning would not reach) and
+    # the pages show it, so the warning would only say it twice.
+    from ..inference.convergence import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
 
     logging.getLogger("pymc").setLevel(logging.WARNING)

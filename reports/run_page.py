@@ -46,6 +46,7 @@ __all__ = [
     "VERSIONED",
     "autocorr_figure",
     "bias_table",
+    "convergence_list",
     "energy_figure",
     "ess_evolution_figure",
     "locate",
@@ -421,6 +422,26 @@ def verdicts(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("sampler") if rows else pd.DataFrame()
+
+
+def convergence_list(runs: Mapping[str, az.InferenceData]) -> str:
+    """An HTML list of each run's convergence check as ``inference.sample`` recorded it
+    (``attrs["convergence"]``, :func:`inference.convergence.check`: R-hat, bulk and tail
+    ESS per chain, divergences, stuck chains; with the remedy where it failed). Runs
+    without the record (saved before the check existed) are left out; empty string when
+    none has it."""
+    items = []
+    for label, idata in runs.items():
+        attrs = getattr(idata, "attrs", {}) or {}
+        line = attrs.get("convergence")
+        if line is None or "converged" not in attrs:
+            continue
+        passed = bool(int(attrs["converged"]))
+        items.append(
+            f"<li><code>{html.escape(str(label))}</code>: "
+            f'<span class="{"pass" if passed else "fail"}">{html.escape(str(line))}</span></li>'
+        )
+    return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
 def bias_table(
@@ -808,6 +829,14 @@ def write_compare_page(
     )
     judge.heading3("Verdict per run")
     judge.html(verdict_list(ok, failures) or "<p>No run finished.</p>")
+    checked = convergence_list(runs)
+    if checked:
+        judge.heading3("Convergence check per run (recorded by the sampler)")
+        judge.text(
+            "R-hat < 1.01, bulk and tail ESS ≥ 100 per chain, no divergences, no chain "
+            "stuck apart from the others; with the remedy where a run failed."
+        )
+        judge.html(checked)
     judge.table(
         verdicts(table),
         "Verdict per sampler, worst over seeds"
@@ -926,6 +955,10 @@ def write_fit_page(
             "al. 2021), no divergences."
         )
         judge.html(verdict_list(row))
+        checked = convergence_list({method: idata})
+        if checked:
+            judge.text("The sampler's own convergence check (recorded in the run's attrs):")
+            judge.html(checked)
         judge.table(row, "The run's numbers (as in bayesmin compare).", digits=3)
         judge.seconds = time.perf_counter() - start
         grid = _Runs.of({method: idata})

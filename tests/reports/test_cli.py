@@ -151,8 +151,12 @@ def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys,
         capsys,
     )
     assert code == 0, err
+    # The convergence verdict, on one line of stderr (the warning itself is not repeated).
+    (verdict,) = [line for line in err.splitlines() if line.startswith("bayesmin: nuts:pymc ")]
+    assert "converge" in verdict and "ConvergenceWarning" not in err
     idata = az.from_netcdf(out / "posterior.nc")
     assert idata.posterior["mu"].shape == (2, 300)
+    assert idata.attrs["convergence"] in verdict
     summary = pd.read_csv(out / "summary.csv")
     assert {"mean", "sd", "median", "mode", "r_hat"} <= set(summary.columns)
     assert printed.split() == [str(out / n) for n in
@@ -164,6 +168,24 @@ def test_fit_with_a_sampler_writes_a_readable_posterior(files, tmp_path, capsys,
         assert any(src.startswith(f"figures/fit_{kind}-nuts-pymc") for src in page.images)
     assert "One parameter, no pair plot" in page.text  # normal_normal has only mu
     assert "seconds: total" in page.text and "version: pymc" in page.text
+
+
+def test_convergence_lines_are_one_per_fit_and_a_count_for_a_grid(capsys):
+    ok = {"converged": 1, "convergence": "converged (2 chains × 500 draws): R-hat 1.001"}
+    bad = {"converged": 0, "convergence": "did not converge (...): R-hat 1.2 (mu); remedy: x"}
+    vi = {"converged": 1, "convergence": "not checked (2 chains × 10 draws) [not MCMC]"}
+    cli._print_convergence({"mh": bad})
+    assert capsys.readouterr().err == f"bayesmin: mh {bad['convergence']}\n"
+    cli._print_convergence({"advi": vi, "old/seed=0": {}})  # nothing to say
+    assert capsys.readouterr().err == ""
+    cli._print_convergence({"nuts/seed=0": ok, "nuts/seed=1": ok, "advi/seed=0": vi})
+    assert capsys.readouterr().err == "bayesmin: all 2 runs converged\n"
+    runs = {f"mh/seed={k}": bad for k in range(5)} | {"nuts/seed=0": ok}
+    cli._print_convergence(runs)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "bayesmin: 5 of 6 runs did not converge (mh ×5)"
+    assert lines[1] == f"  mh/seed=0: {bad['convergence']}" and len(lines) == 5
+    assert lines[-1] == "  and 2 more: see the verdicts in index.html"
 
 
 BAD = [
@@ -282,8 +304,11 @@ def test_compare_writes_contract_table_and_resumes_without_recomputing(
     assert len(table) == 4 and table.index.is_unique
     assert (table["error"].fillna("") == "").all()
     assert table["max_abs_z"].notna().all()
+    # Four runs: one summary line of their convergence (and the failed runs' lines).
+    assert "runs converged" in err or "runs did not converge" in err
     page = page_checker(out / "index.html").text
     assert "interquartile" in page and "Verdict per sampler" in page
+    assert "Convergence check per run" in page
     assert "bayesmin compare gamma_poisson" in page and "<code>nuts:pymc/seed=1</code>" in page
     for figure in ("compare_bias.png", "compare_forest.png", "compare_ess-per-second.png"):
         assert (out / "figures" / figure).stat().st_size > 0

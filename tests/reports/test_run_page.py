@@ -216,13 +216,36 @@ def test_a_run_with_too_few_draws_is_flagged_and_a_long_one_passes(
     table = _table(short_and_long, reference)
     run_page.write_compare_page(tmp_path, "normal_normal", short_and_long, table, ["mh"], reference)
     page = page_checker(tmp_path / "index.html")
-    lines = dict(re.findall(r"<li><code>([^<]*)</code>: <span class=\"(pass|fail)\">", page.text))
+    verdict_list = page.text.split("Verdict per run")[1].split("</ul>")[0]
+    lines = dict(
+        re.findall(r"<li><code>([^<]*)</code>: <span class=\"(pass|fail)\">", verdict_list)
+    )
     assert lines == {"mh/seed=0": "pass", "mh/seed=1": "fail"}
     bad = re.search(r"<code>mh/seed=1</code>: <span class=\"fail\">([^<]*)<", page.text)[1]
     assert "bulk ESS" in bad and "&lt; 400" in bad
     # The sampler's worst over its seeds fails with it.
     per_sampler = _table_with(page, "verdict", "sampler")
     assert "bulk ESS" in next(r for r in per_sampler if r[0] == "mh")[-1]
+
+
+def test_each_runs_convergence_check_is_on_the_compare_and_fit_pages(tmp_path, page_checker):
+    from bayesmin.inference import convergence
+
+    runs = {"mh/seed=0": _handmade(bad=1, draws=200), "mh/seed=1": _handmade(draws=2000)}
+    for idata in runs.values():
+        idata.sample_stats["diverging"] = idata.sample_stats["diverging"] & False
+        convergence.record(idata, convergence.check(idata))
+    runs["mh/seed=2"] = _handmade(seed=2)  # saved before the check existed: no line
+    run_page.write_compare_page(tmp_path / "cmp", "m", runs, _table(runs), ["mh"])
+    text = page_checker(tmp_path / "cmp" / "index.html").text
+    checks = text.split("Convergence check per run")[1].split("</ul>")[0]
+    found = dict(re.findall(r"<code>([^<]*)</code>: <span class=\"(pass|fail)\">", checks))
+    assert found == {"mh/seed=0": "fail", "mh/seed=1": "pass"}
+    assert "theta[1]" in checks and "remedy: " in checks
+
+    html = run_page.convergence_list({"mh": runs["mh/seed=0"]})
+    assert html.startswith('<ul><li><code>mh</code>: <span class="fail">did not converge')
+    assert run_page.convergence_list({"mh": runs["mh/seed=2"]}) == ""
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +324,7 @@ def test_fit_pages_for_a_closed_form_and_for_draws(tmp_path, page_checker):
     assert calls == [1] and written[-1].name == "index.html"
     page = page_checker(written[-1])
     assert re.search(r"<code>mh</code>: <span class=\"(pass|fail)\">", page.text)
+    assert "The sampler&#x27;s own convergence check" in page.text
     for kind in ("trace", "rank", "ess-evolution", "autocorr"):
         assert f"figures/fit_{kind}-mh.png" in page.images
     assert "posterior.nc" in page.links and "NUTS: energy" not in page.text
