@@ -369,7 +369,8 @@ def sample(
         worst parameters). For ``mh``, ``nuts`` (NumPyro) and ``nuts:blackjax``. The
         result's ``attrs`` record the rule (``until_ess``, ``max_seconds``), the
         ``chunks`` drawn and why it stopped (``stopped``: ``"ess"`` or ``"max_seconds"``).
-        ``mh`` keeps every ⌈d/2⌉-th step here unless ``thin`` is given (``attrs["thin"]``).
+        ``mh`` keeps every ⌈d/2⌉-th step here unless ``thin`` is given (``attrs["thin"]``);
+        past 20,000 draws per chain every other draw is dropped (``attrs["stride"]``).
     max_seconds : float, optional
         The time budget of ``until_ess``, from the call (warm-up and compilation
         included); default 300.
@@ -465,6 +466,8 @@ class UntilESSWarning(convergence.ConvergenceWarning):
 RHAT_TARGET = 1.01
 #: The default time budget of ``until_ess``, in seconds.
 MAX_SECONDS = 300.0
+#: The most draws per chain ``until_ess`` keeps; beyond, it keeps every other one.
+MAX_KEPT = 20_000
 
 # How each sampler that can keep its chains going starts them: ``start(ld, chunk=,
 # tune=, chains=, seed=, **options) -> run`` whose ``run.draw()`` gives the next chunk.
@@ -537,19 +540,28 @@ def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, option
     compile_s = c.compile
     posterior: dict[str, list] = {}
     stats: dict[str, list] = {}
-    chunks, stopped, batch = 0, "max_seconds", 1
+    chunks, stopped, batch, stride = 0, "max_seconds", 1, 1
     while True:
         for _ in range(batch):
             with clock() as c:
                 positions, chunk_stats = _draw(run, chosen)
-                for k, v in ld.constrain_draws(positions).items():
+                for k, v in ld.constrain_draws(positions[:, ::stride]).items():
                     posterior.setdefault(k, []).append(v)
             compile_s += c.compile
             for k, v in chunk_stats.items():
-                stats.setdefault(k, []).append(v)
+                stats.setdefault(k, []).append(np.asarray(v)[:, ::stride])
             chunks += 1
             if time.perf_counter() - t0 >= budget:
                 break
+        kept = sum(v.shape[1] for v in next(iter(posterior.values())))
+        while kept > MAX_KEPT:
+            # A long run keeps every other draw from here on (and of what it holds):
+            # memory and the ESS checks stay bounded; draws this far apart in a chain
+            # that needed so many are nearly independent, so little ESS is lost.
+            for store in (posterior, stats):
+                for k, v in store.items():
+                    store[k] = [np.concatenate(v, axis=1)[:, ::2]]
+            stride, kept = 2 * stride, -(-kept // 2)
         joined = {k: np.concatenate(v, axis=1) for k, v in posterior.items()}
         names, bulk, tail, rhat = _worst(joined)
         met = bool(len(names)) and bool(
@@ -608,10 +620,11 @@ def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, option
         compile_seconds=compile_s,
         sampling_seconds=max(elapsed - compile_s, 0.0),
         model=tgt.name,
-        draws=chunks * draws,
+        draws=kept,
         tune=tune,
         chains=chains,
         chunk=draws,
+        stride=stride,
         until_ess=float(target),
         max_seconds=budget,
         chunks=chunks,
