@@ -25,7 +25,7 @@ Samplers (``--samplers`` keys; 4 chains everywhere, the same seed)
 * ours, through ``bayesmin.inference.sample`` on the registry model (its NumPyro
   program): ``nuts`` (= ``nuts:numpyro``), ``mh``, ``nuts:blackjax``;
 * ``nuts+until_ess``, ``mh+until_ess``, ``nuts:blackjax+until_ess``: one call with
-  ``until_ess=400`` (and ``max_seconds`` a little under ``--timeout``) where
+  ``until_ess=400``, chunks of 250 draws after 250 of warm-up, (and ``max_seconds`` a little under ``--timeout``) where
   ``inference.sample`` takes ``until_ess``; skipped with a note where it does not;
 * anchors, called as their users call them, on the registry's PyMC / NumPyro twin of
   the same model (same posterior): ``pymc`` (``pm.sample``, PyMC's NUTS), ``nutpie``
@@ -114,6 +114,7 @@ import numpy as np
 import pandas as pd
 
 ESS_TARGET = 400.0
+UNTIL_ESS_CHUNK = 250
 RHAT_TARGET = 1.01
 CHAINS = 4
 LADDER = (250, 500, 1000, 2000, 4000, 8000, 16000)
@@ -440,6 +441,9 @@ def _run_child(cfg: dict) -> dict:
             import inspect
 
             options["until_ess"] = int(ESS_TARGET)
+            # Chunks as short as the ladder's first rung (and its warm-up): the run grows
+            # by chunks of 250 draws until the target is met.
+            options.update(draws=UNTIL_ESS_CHUNK, tune=UNTIL_ESS_CHUNK)
             params = inspect.signature(inference.sample).parameters
             if "max_seconds" in params or "max_seconds" in inference.sampler_options(spelling):
                 options["max_seconds"] = cfg["max_seconds"]
