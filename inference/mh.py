@@ -352,8 +352,13 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
         )
         chains = jnp.atleast_2d(position).shape[0]
         # At a window's end: adopt its covariance, reset the scale and the accumulators.
-        cov = m2 / jnp.maximum(chains * (count - 1.0), 1.0) + regularisation * eye
-        new_chol = jnp.linalg.cholesky(0.5 * (cov + cov.T))
+        def factor(m2):
+            cov = m2 / jnp.maximum(chains * (count - 1.0), 1.0) + regularisation * eye
+            return jnp.linalg.cholesky(0.5 * (cov + cov.T))
+
+        # Factorised only where a window ends: O(d³) on every step would dominate a
+        # long warm-up in a few hundred dimensions.
+        new_chol = jax.lax.cond(adopt, factor, lambda m2: state.chol, m2)
         usable = adopt & jnp.all(jnp.isfinite(new_chol)) & (count > 2)
         chol = jnp.where(usable, new_chol, state.chol)
         log_scale = jnp.where(usable, reset, log_scale)
