@@ -26,7 +26,7 @@ Samplers (``--samplers`` keys; 4 chains everywhere, the same seed)
   program): ``nuts`` (= ``nuts:numpyro``), ``mh``, ``nuts:blackjax``;
 * ``nuts+until_ess``, ``mh+until_ess``, ``nuts:blackjax+until_ess``: one call with
   ``until_ess=400``, chunks of 250 draws after 250 of warm-up (``mh``: its default
-  1000, which learns the proposal's covariance), (and ``max_seconds`` a little under ``--timeout``) where
+  max(1000, 250·d), which learns the proposal's covariance), (and ``max_seconds`` a little under ``--timeout``) where
   ``inference.sample`` takes ``until_ess``; skipped with a note where it does not;
 * anchors, called as their users call them, on the registry's PyMC / NumPyro twin of
   the same model (same posterior): ``pymc`` (``pm.sample``, PyMC's NUTS), ``nutpie``
@@ -444,9 +444,10 @@ def _run_child(cfg: dict) -> dict:
             options["until_ess"] = int(ESS_TARGET)
             # Chunks as short as the ladder's first rung: the run grows by chunks of 250
             # draws until the target is met. NUTS warms up as long as that rung; our MH
-            # keeps its default warm-up (1000), which learns the proposal's covariance.
-            tune = 1000 if spelling == "mh" else UNTIL_ESS_CHUNK
-            options.update(draws=UNTIL_ESS_CHUNK, tune=tune)
+            # keeps its default warm-up (max(1000, 250·d)), which learns the covariance.
+            options.update(draws=UNTIL_ESS_CHUNK)
+            if spelling != "mh":
+                options.update(tune=UNTIL_ESS_CHUNK)
             params = inspect.signature(inference.sample).parameters
             if "max_seconds" in params or "max_seconds" in inference.sampler_options(spelling):
                 options["max_seconds"] = cfg["max_seconds"]

@@ -351,6 +351,7 @@ def adaptation(dim: int, *, target_acceptance: float = 0.234, regularisation: fl
             state.m2,
         )
         chains = jnp.atleast_2d(position).shape[0]
+
         # At a window's end: adopt its covariance, reset the scale and the accumulators.
         def factor(m2):
             cov = m2 / jnp.maximum(chains * (count - 1.0), 1.0) + regularisation * eye
@@ -463,6 +464,19 @@ def chain_keys(seed: int, chains: int) -> np.ndarray:
     return state.reshape(chains, 2)
 
 
+def default_tune(dim: int) -> int:
+    """Warm-up steps of our MH in ``dim`` dimensions: ``max(1000, 250·dim)``.
+
+    The warm-up learns a dim × dim covariance from windows of draws whose
+    autocorrelation time grows like the dimension (about 3.3·dim steps for a tuned walk
+    on a Gaussian: Roberts, Gelman & Gilks 1997), after first walking from the starting
+    points to the typical set, which takes longer the narrower the posterior. With a
+    fixed 1000 steps a 20-dimensional regression (n = 2,000) adopted a covariance 4-7
+    times too wide and accepted 1% of its proposals; 250·dim learns it within ~10%.
+    """
+    return max(1000, 250 * int(dim))
+
+
 def stuck_threshold(dim: int) -> float:
     """How far (in log density) a chain's window average may sit below the best chain's.
 
@@ -544,6 +558,15 @@ def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, ada
                 adopt_now = jnp.asarray(adopt)[at] & tuning
                 lp_sum = lp_sum + jnp.where(learn_now, states.logdensity, 0.0)
                 lp_count = lp_count + learn_now
+                # The window's statistics first, from where the chains are: a restart's
+                # jump must not enter the covariance it would inflate.
+                updated = a_update(
+                    astate, learn_now, adopt_now, states.position, info.acceptance_rate
+                )
+                astate = jax.tree.map(lambda a, b: jnp.where(tuning, a, b), updated, astate)
+                params = jax.tree.map(
+                    lambda a, b: jnp.where(tuning, a, b), finished(astate), params
+                )
                 if chains > 1:
                     window = lp_sum / jnp.maximum(lp_count, 1.0)
                     stuck = adopt_now & (window < jnp.max(window) - threshold)
@@ -559,13 +582,6 @@ def _program(logdensity_fn, dim, chains, *, tune, chunk, proposal, hastings, ada
                     restarts = restarts + jnp.sum(stuck).astype(restarts.dtype)
                 lp_sum = jnp.where(adopt_now, 0.0, lp_sum)
                 lp_count = jnp.where(adopt_now, 0.0, lp_count)
-                updated = a_update(
-                    astate, learn_now, adopt_now, states.position, info.acceptance_rate
-                )
-                astate = jax.tree.map(lambda a, b: jnp.where(tuning, a, b), updated, astate)
-                params = jax.tree.map(
-                    lambda a, b: jnp.where(tuning, a, b), finished(astate), params
-                )
             new = _Carry(states, astate, params, keys, c.t + 1, lp_sum, lp_count, restarts)
             return new, info
 

@@ -331,7 +331,7 @@ def sample(
     sampler: str = "nuts",
     *,
     draws: int = 1000,
-    tune: int = 1000,
+    tune: int | None = None,
     chains: int = 4,
     seed: int = 0,
     data: Mapping[str, Any] | None = None,
@@ -353,7 +353,8 @@ def sample(
         ``nuts:blackjax``, ``mh`` (ours, JAX), ``mh:pymc`` (ours as a PyMC step),
         ``metropolis:pymc`` (PyMC's own).
     draws, tune, chains : int
-        Kept draws, warm-up iterations and chains.
+        Kept draws, warm-up iterations and chains. ``tune`` defaults to 1000; for ``mh``
+        to ``max(1000, 250·d)`` in d dimensions (:func:`inference.mh.default_tune`).
     seed : int
         Same seed, same draws.
     data : mapping, optional
@@ -410,9 +411,11 @@ def sample(
     (['mu'], 'ess')
     """
     chosen = resolve_sampler(sampler)
-    lengths = check_run_lengths(draws=draws, tune=tune, chains=chains)
     seed = check_seed(seed)
     tgt = resolve_target(target, data)
+    if tune is None:
+        tune = mh.default_tune(tgt.logdensity.dim) if chosen.spelling == "mh" else DEFAULT_TUNE
+    lengths = check_run_lengths(draws=draws, tune=tune, chains=chains)
     if tgt.spec is not None:
         # The model's own defaults for this sampler family (e.g. a higher target_accept
         # where its geometry needs it); what the caller passes wins.
@@ -460,6 +463,9 @@ class UntilESSWarning(convergence.ConvergenceWarning):
     """``until_ess`` ran out of time before every parameter reached its ESS (a
     :class:`ConvergenceWarning`: what filters one filters both)."""
 
+
+#: Warm-up iterations when ``sample`` is not told (``mh``: :func:`inference.mh.default_tune`).
+DEFAULT_TUNE = 1000
 
 #: Rank-normalised R-hat below which ``until_ess`` counts a parameter as converged
 #: (Vehtari et al. 2021).
