@@ -491,26 +491,17 @@ UNTIL_ESS_SAMPLERS = tuple(_STARTS)
 def _worst(posterior: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray, ...]:
     """Every scalar of ``posterior`` with its bulk ESS, tail ESS and R-hat.
 
-    Returns ``(names, bulk, tail, rhat)``; constants (a fixed deterministic) are left
-    out: they have no ESS to reach.
+    Returns ``(names, bulk, tail, rhat)`` (names as :mod:`inference.convergence` and
+    ``az.summary`` write them); constants (a fixed deterministic) are left out: they
+    have no ESS to reach.
     """
     dataset = az.convert_to_dataset({k: np.asarray(v) for k, v in posterior.items()})
-    diagnostics = [
-        az.ess(dataset, method="bulk"),
-        az.ess(dataset, method="tail"),
-        az.rhat(dataset),
-    ]
-    names, columns = [], [[], [], []]
-    for name, values in dataset.data_vars.items():
-        flat = values.values.reshape(values.shape[0], values.shape[1], -1)
-        varies = np.ptp(flat, axis=(0, 1)) > 0
-        shape = values.shape[2:]
-        for j in np.flatnonzero(varies):
-            idx = np.unravel_index(j, shape) if shape else ()
-            names.append(name + (f"[{','.join(map(str, idx))}]" if idx else ""))
-        for column, diag in zip(columns, diagnostics, strict=True):
-            column.extend(np.ravel(diag[name].values)[varies])
-    return names, *(np.asarray(c, dtype=float) for c in columns)
+    names, values = convergence._flat(dataset)
+    keep = np.flatnonzero(np.ptp(values, axis=1) > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a constant's R-hat divides by 0
+        columns = [convergence._per_scalar(dataset, how)[1] for how in ("bulk", "tail", "rhat")]
+    return [names[i] for i in keep], *(np.asarray(c, dtype=float)[keep] for c in columns)
 
 
 #: How many of the last check's worst parameters ``until_ess`` looks at first.
@@ -539,7 +530,6 @@ def _scalars(posterior: Mapping[str, np.ndarray], names: list[str]) -> dict[str,
 def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, options):
     """Chunks of the same chains until every parameter reaches ``target`` ESS."""
     import time
-    import warnings
 
     if chosen.spelling not in _STARTS or options.get("chain_method", "vectorized") != (
         "vectorized"
