@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from ._timing import clock
 from .bridge import LogDensity, from_numpyro, from_pymc
 from .results import finalize
 from .results import from_arrays as results_from_arrays
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "SAMPLERS",
@@ -371,6 +374,7 @@ def sample(
         result's ``attrs`` record the rule (``until_ess``, ``max_seconds``), the
         ``chunks`` drawn and why it stopped (``stopped``: ``"ess"`` or ``"max_seconds"``).
         ``mh`` keeps every ⌈d/2⌉-th step here unless ``thin`` is given (``attrs["thin"]``);
+        with ``progress`` each check is logged (logger ``bayesmin.inference.sampling``);
         past 20,000 draws per chain every other draw is dropped (``attrs["stride"]``).
     max_seconds : float, optional
         The time budget of ``until_ess``, from the call (warm-up and compilation
@@ -599,10 +603,16 @@ def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, option
             shortfall = max(shortfall, 1.5)
         batch = int(np.clip(np.ceil(chunks * (shortfall - 1.0)), 1, chunks))
         if progress:
-            print(
-                f"until_ess: chunk {chunks}, {chunks * draws} draws per chain, "
-                f"min ESS bulk {bulk.min():.0f} tail {tail.min():.0f}, max R-hat {rhat.max():.3f}",
-                flush=True,
+            # A library writes nothing itself; a caller that wants these lines
+            # configures logging (``logging.basicConfig(level=logging.INFO)``).
+            _log.info(
+                "until_ess: chunk %d, %d draws per chain, min ESS bulk %.0f tail %.0f, "
+                "max R-hat %.3f",
+                chunks,
+                kept,
+                float(np.min(bulk, initial=np.inf)),
+                float(np.min(tail, initial=np.inf)),
+                float(np.max(rhat, initial=0.0)),
             )
         if met:
             stopped = "ess"
