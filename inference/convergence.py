@@ -20,6 +20,7 @@ convergence of MCMC. *Bayesian Analysis* 16(2), 667–718.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Mapping
@@ -179,12 +180,31 @@ def _flat(ds: xr.Dataset) -> tuple[list[str], np.ndarray]:
     return names, (np.concatenate(rows) if rows else np.empty((0, 0)))
 
 
+@contextlib.contextmanager
+def _numpy_arviz():
+    """ArviZ's diagnostics in NumPy for the block, its Numba setting restored after.
+
+    With Numba installed ArviZ compiles its autocovariance on first use in every process
+    (about half a second, longer than the NumPy version takes on a run's draws); these
+    checks run once per result, so a fresh process would pay it on every first call.
+    """
+    was_on = bool(az.Numba.numba_flag)
+    if was_on:
+        az.Numba.disable_numba()
+    try:
+        yield
+    finally:
+        if was_on:
+            az.Numba.enable_numba()
+
+
 def _per_scalar(ds: xr.Dataset, how: str) -> tuple[list[str], np.ndarray]:
     """ArviZ's R-hat (``how="rhat"``) or ESS (``"bulk"``, ``"tail"``) per scalar."""
-    if how == "rhat":
-        out = az.rhat(ds, method="rank")
-    else:
-        out = az.ess(ds, method=how)
+    with _numpy_arviz():
+        if how == "rhat":
+            out = az.rhat(ds, method="rank")
+        else:
+            out = az.ess(ds, method=how)
     names, values = _flat(out)
     return names, values.reshape(-1)
 
