@@ -24,8 +24,6 @@ from .bridge import LogDensity, from_numpyro, from_pymc
 from .results import finalize
 from .results import from_arrays as results_from_arrays
 
-_log = logging.getLogger(__name__)
-
 __all__ = [
     "SAMPLERS",
     "UNTIL_ESS_SAMPLERS",
@@ -604,8 +602,9 @@ def _until_ess(tgt, chosen, lengths, seed, target, max_seconds, progress, option
         batch = int(np.clip(np.ceil(chunks * (shortfall - 1.0)), 1, chunks))
         if progress:
             # A library writes nothing itself; a caller that wants these lines
-            # configures logging (``logging.basicConfig(level=logging.INFO)``).
-            _log.info(
+            # configures logging (``logging.basicConfig(level=logging.INFO)``). The
+            # logger is made here, not on import: importing bayesmin registers nothing.
+            logging.getLogger(__name__).info(
                 "until_ess: chunk %d, %d draws per chain, min ESS bulk %.0f tail %.0f, "
                 "max R-hat %.3f",
                 chunks,
