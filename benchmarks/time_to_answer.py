@@ -381,18 +381,10 @@ def _run_child(cfg: dict) -> dict:
 
         out["floatX"] = str(pytensor.config.floatX)
         t = time.perf_counter()
-        if key == "pymc":
-            idata = pm.sample(
-                draws,
-                tune=draws,
-                chains=CHAINS,
-                cores=cores,
-                random_seed=seed,
-                progressbar=False,
-                model=model,
-            )
-        elif key == "pymc-metropolis":
+        if key in ("pymc", "pymc-metropolis"):
             with model:
+                # PyMC's NUTS, or its Metropolis on every free variable: one call.
+                step = pm.Metropolis() if key == "pymc-metropolis" else None
                 idata = pm.sample(
                     draws,
                     tune=draws,
@@ -400,7 +392,7 @@ def _run_child(cfg: dict) -> dict:
                     cores=cores,
                     random_seed=seed,
                     progressbar=False,
-                    step=pm.Metropolis(),
+                    step=step,
                 )
         else:
             compiled = nutpie.compile_pymc_model(model)
