@@ -30,7 +30,7 @@ import arviz as az
 import jax
 import numpy as np
 
-from ._compiled import CompiledCache, compile_lowered
+from ._compiled import CompiledCache, compile_exported, compile_lowered, function_digest
 from ._timing import clock
 from .bridge import LogDensity, potential_fn
 from .results import from_arrays
@@ -114,13 +114,18 @@ def numpyro_start(
     data = ld.data
 
     def build():
+        import numpyro
+
         logdensity_fn = ld.logdensity_fn
         init_kernel, sample_kernel = hmc(
             potential_fn_gen=lambda d: potential_fn(lambda x: logdensity_fn(x, d)), algo="NUTS"
         )
+        # The state travels as its list of leaves (NumPyro's named tuples are not
+        # pytrees ``jax.export`` can keep); its structure is known once ``init`` is traced.
+        tree = []
 
         def init(keys, x0, data):
-            return jax.vmap(
+            state = jax.vmap(
                 lambda key, x: init_kernel(
                     x,
                     num_warmup=tune,
@@ -130,16 +135,17 @@ def numpyro_start(
                     rng_key=key,
                 )
             )(keys, x0)
-
-        # ``init`` is traced first: NumPyro's ``sample_kernel`` reads the settings
-        # ``init_kernel`` left in their shared closure.
-        init_c = compile_lowered(jax.jit(init).lower(keys, x0, data))
-        state = jax.eval_shape(init, keys, x0, data)
+            leaves, treedef = jax.tree.flatten(state)
+            tree[:] = [treedef]
+            return leaves
 
         def step(state, data):
-            return jax.vmap(lambda s: sample_kernel(s, model_args=(data,)))(state)
+            state = jax.tree.unflatten(tree[0], state)
+            state = jax.vmap(lambda s: sample_kernel(s, model_args=(data,)))(state)
+            return jax.tree.leaves(state)
 
-        def record(state):
+        def record(leaves):
+            state = jax.tree.unflatten(tree[0], leaves)
             return state.z, {
                 "potential_energy": state.potential_energy,
                 "accept_prob": state.accept_prob,
@@ -149,9 +155,21 @@ def numpyro_start(
                 "step_size": state.adapt_state.step_size,
             }
 
+        # What defines the programs across processes (``ld.structure`` holds Python
+        # objects, which do not): the settings and the log density's own program.
+        identity = (
+            "nuts:numpyro",
+            numpyro.__version__,
+            *key[1:],
+            function_digest(logdensity_fn, x0[0], data),
+        )
+        # ``init`` is traced first: NumPyro's ``sample_kernel`` reads the settings
+        # ``init_kernel`` left in their shared closure.
+        init_c = compile_exported(init, (keys, x0, data), identity=("init", *identity))
+        state = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in init_c.out_info]
         advance = _loop(step, chunk, record)
         n = np.asarray(0, np.int32)
-        return init_c, compile_lowered(jax.jit(advance).lower(state, data, n))
+        return init_c, compile_exported(advance, (state, data, n), identity=("loop", *identity))
 
     key = (ld.structure, tune, chunk, chains, float(target_accept), int(max_tree_depth))
     t0 = time.perf_counter()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from contextlib import contextmanager
 
@@ -242,3 +243,63 @@ def test_until_ess_on_a_user_numpyro_model_records_its_rule():
     assert idata.attrs["max_seconds"] == inference.sampling.MAX_SECONDS
     assert idata.attrs["chunk"] == 200
     assert abs(float(idata.posterior["mu"].mean()) - y.mean() * 30 / (30 + 0.01)) < 0.1
+
+
+def test_function_digest_sees_the_program_and_its_constants():
+    from bayesmin.inference._compiled import function_digest
+
+    x = np.zeros(3)
+
+    def scaled(c):
+        c = np.asarray(c)
+        return lambda v: jnp.sum(c * v**2)
+
+    assert function_digest(scaled([1.0, 2.0, 3.0]), x) == function_digest(scaled([1.0, 2, 3]), x)
+    # Negative controls: another constant value, another operation, another shape.
+    assert function_digest(scaled([1.0, 2.0, 3.0]), x) != function_digest(scaled([1.0, 2, 4]), x)
+    assert function_digest(lambda v: jnp.sum(v**2), x) != function_digest(
+        lambda v: jnp.sum(v**3), x
+    )
+    assert function_digest(lambda v: jnp.sum(v**2), x) != function_digest(
+        lambda v: jnp.sum(v**2), np.zeros(4)
+    )
+
+
+def test_a_later_process_loads_the_traced_nuts_program(tmp_path, monkeypatch):
+    """With the persistent cache on, NUTS's programs are traced once, then loaded.
+
+    A later process is played by emptying the in-memory cache: the second start traces
+    the model's log density once (the digest that finds the program), never NumPyro's
+    kernel, and draws exactly what the first drew.
+    """
+    from bayesmin.inference import _compiled
+
+    monkeypatch.setattr(_compiled, "export_folder", lambda: tmp_path)
+    base = inference.resolve_target("normal_normal").logdensity
+    calls = {"n": 0}
+
+    def counted(x, data):
+        calls["n"] += 1
+        return base.logdensity_fn(x, data)
+
+    ld = dataclasses.replace(base, logdensity_fn=counted, structure=("counted", base.structure))
+
+    def run():
+        nuts._NUMPYRO_COMPILED.clear()
+        calls["n"] = 0
+        with float64():
+            drawn = nuts.numpyro_start(ld, chunk=20, tune=20, chains=2, seed=5).draw()[0]
+        return np.asarray(drawn), calls["n"]
+
+    first, traced_first = run()
+    assert len(list(tmp_path.glob("*.jaxexport"))) == 2  # init and loop
+    second, traced_second = run()
+    assert traced_second <= 1 < traced_first  # 0 where JAX kept the digest's trace
+    np.testing.assert_array_equal(first, second)
+    # Negative control: other settings are other programs, traced again.
+    nuts._NUMPYRO_COMPILED.clear()
+    calls["n"] = 0
+    with float64():
+        nuts.numpyro_start(ld, chunk=20, tune=20, chains=2, seed=5, max_tree_depth=6)
+    assert calls["n"] > 1
+    assert len(list(tmp_path.glob("*.jaxexport"))) == 4
