@@ -28,3 +28,13 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert (table["max_abs_z"] < 4).all()
     # The SBC example's deliberately narrow "sampler" is flagged.
     assert not namespace["summary"]["calibrated"].any()
+
+
+def test_ci_runs_the_readme_test_command_which_installs_the_browser():
+    commands = re.findall(r"```bash\n(.*?)\n```", README.read_text(), flags=re.S)
+    test_command = next(c for c in commands if "pytest -n 2 --dist loadfile" in c)
+    ci = README.with_name(".ci") / "run"
+    assert ci.read_text().strip().splitlines()[-1] == test_command
+    # The browser test's Chromium comes from this script, run before the suite.
+    assert "tests/browser/install-chromium && " in test_command
+    assert README.with_name("tests").joinpath("browser", "install-chromium").stat().st_mode & 0o111
