@@ -901,9 +901,11 @@ def report(
     _claim(ctx, out, "report")
     with _progress() as bar:
         tasks = {n: bar.add_task(f"topic {n}: {TOPICS[n][0]}", total=None) for n in chosen}
+        tasks["ledger"] = bar.add_task("ledger: the course's claims", total=None)
 
-        def step(number: int, message: str) -> None:
-            bar.update(tasks[number], advance=1, description=f"topic {number}: {message}")
+        def step(number: int | str, message: str) -> None:
+            label = "ledger" if number == "ledger" else f"topic {number}"
+            bar.update(tasks[number], advance=1, description=f"{label}: {message}")
 
         page, sections = build_report(out, chosen, profile, progress=step, seed=seed)
         for task in tasks.values():

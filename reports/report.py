@@ -1,8 +1,21 @@
-"""``bayesmin report``: the course as one browsable HTML page, one section per topic."""
+"""``bayesmin report``: the course as one browsable HTML page, one section per topic.
+
+Each section is built in a process of its own (:func:`build_report`, ``isolate=True``):
+what a topic compiles and allocates — JAX executables, PyTensor functions, traces,
+figures, network parameters — goes back to the system when its process ends, so the
+report's memory is that of its largest section, not the sum of all ten (the quick
+profile peaked at 2.6-4.7 GB in one process). The processes are forked from a server
+that has imported the sections once (``multiprocessing``'s ``forkserver``), so a section
+starts in milliseconds, not in the seconds an import of PyMC, NumPyro and JAX takes; the
+command's own process imports none of them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import multiprocessing
+import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -11,18 +24,6 @@ from pathlib import Path
 from .context import PROFILES, Context, Profile
 from .html import Section, render
 from .rundir import ensure, write_atomic
-from .sections import (
-    topic1,
-    topic2,
-    topic3,
-    topic4,
-    topic5,
-    topic6,
-    topic7,
-    topic8,
-    topic9,
-    topic10,
-)
 
 __all__ = ["PROFILES", "TOPICS", "Context", "Profile", "build_report", "parse_topics"]
 
@@ -51,19 +52,14 @@ _ALIASES = {
 }
 
 
-# number -> the function that fills that topic's section.
-BUILDERS: dict[int, Callable[[Section, Context], None]] = {
-    1: topic1.build,
-    2: topic2.build,
-    3: topic3.build,
-    4: topic4.build,
-    5: topic5.build,
-    6: topic6.build,
-    7: topic7.build,
-    8: topic8.build,
-    9: topic9.build,
-    10: topic10.build,
-}
+# number -> the module whose ``build(section, context)`` fills that topic's section
+# (imported where the section is built: the sections import the whole modelling stack).
+BUILDERS: dict[int, str] = {n: f"{__package__}.sections.topic{n}" for n in range(1, 11)}
+
+
+def builder(number: int, module: str | None = None) -> Callable[[Section, Context], None]:
+    """The function that fills topic ``number``'s section (from ``module`` when given)."""
+    return importlib.import_module(module or BUILDERS[number]).build
 
 
 def available_topics() -> list[int]:
@@ -118,12 +114,15 @@ def build_report(
     *,
     progress: Callable[[int, str], None] | None = None,
     seed: int = 0,
+    isolate: bool = True,
+    ledger: bool = True,
 ) -> tuple[Path, list[Section]]:
     """Build ``out/index.html`` with one section per topic, and ``out/report.json`` (the
     profile, topics and seed: what marks the folder as a report's, see :mod:`reports.rundir`).
 
-    A section that raises is shown with its error and the others still build; the
-    caller decides the exit status from ``section.error``.
+    A section that raises (or whose process dies) is shown with its error and the others
+    still build; the caller decides the exit status from ``section.error``. The page is
+    written after every section, so an interrupted report keeps what it finished.
 
     Parameters
     ----------
@@ -133,9 +132,16 @@ def build_report(
         Topic numbers (see :func:`parse_topics`).
     profile : {"quick", "full"} or Profile
     progress : callable, optional
-        ``progress(topic, message)`` for each step of work.
+        ``progress(topic, message)`` for each step of work (``topic`` is ``"ledger"``
+        for the claims ledger).
     seed : int
         Seed of every sampler run in the report.
+    ledger : bool
+        End with the course's claims ledger for these topics (:mod:`reports.ledger`):
+        a section of the page and a page of its own, ``out/ledger.html``.
+    isolate : bool
+        Build each section in a process of its own (the default; see the module
+        docstring). ``False`` builds them in this process (debugging, profiling).
     """
     if isinstance(profile, str):
         try:
@@ -153,22 +159,19 @@ def build_report(
             indent=2,
         ),
     )
+    context = _worker_context(topics) if isolate else None
     sections = []
-    for number in topics:
-        section = Section(f"{number}. {TOPICS[number][1]}", out, prefix=f"topic{number}_")
+    for number in [*topics, *(["ledger"] if ledger else [])]:
 
         def step(message: str, number=number) -> None:
             if progress is not None:
                 progress(number, message)
 
-        start = time.perf_counter()
-        try:
-            BUILDERS[number](section, Context(profile, step, seed))
-        except Exception as err:  # one failed topic must not cost the others
-            section.error = f"{type(err).__name__}: {err}\n\n{traceback.format_exc(limit=4)}"
-        section.seconds = time.perf_counter() - start
+        if context is None:
+            section = _build_section(number, out, profile, seed, step, topics)
+        else:
+            section = _build_in_process(context, number, out, profile, seed, step, topics)
         sections.append(section)
-        # Write after every topic, so an interrupted report keeps what it finished.
         page = render(
             sections,
             title="bayesmin — the theoretical minimum of Bayesian ML, executed",
@@ -177,3 +180,150 @@ def build_report(
         )
         write_atomic(out / "index.html", page)
     return out / "index.html", sections
+
+
+LEDGER_HEADING = "The course's claims, each checked"
+
+
+def _new_section(number: int | str, out: Path) -> Section:
+    if number == "ledger":
+        return Section(LEDGER_HEADING, out, prefix="ledger_")
+    return Section(f"{number}. {TOPICS[number][1]}", out, prefix=f"topic{number}_")
+
+
+def _build_ledger(section: Section, topics: Sequence[int], step: Callable[[str], None]) -> None:
+    """The ledger of the chosen topics' claims: this section, and ``ledger.html``."""
+    from . import ledger
+
+    claims = [c for c in ledger.CLAIMS if c.topic in set(topics)]
+    results = ledger.evaluate(
+        claims, progress=lambda k, n, claim: step(f"claim {k + 1} of {n} (topic {claim.topic})")
+    )
+    ledger.write_ledger_page(section.out_dir, results)
+    section.text(
+        "Every display formula of the course and every property it states, for the topics "
+        "above, with the computation that checks it on the spot, its value and the verdict; "
+        "where the course has a typo, the standard result is typeset and checked beside the "
+        'course\'s own writing. The same table is a page of its own: <a href="ledger.html">'
+        "ledger.html</a>.",
+        raw=True,
+    )
+    section.html(ledger.ledger_html(results))
+    failed = [r for r in results if r.outcome is not None and not r.outcome.passed]
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} claim(s) of the course failed their check (rows "
+            + ", ".join(str(results.index(r) + 1) for r in failed)
+            + " of the table)"
+        )
+
+
+def _build_section(
+    number: int | str,
+    out: Path,
+    profile: Profile,
+    seed: int,
+    step: Callable[[str], None],
+    topics: Sequence[int] = (),
+    module: str | None = None,
+) -> Section:
+    section = _new_section(number, out)
+    start = time.perf_counter()
+    try:
+        if number == "ledger":
+            _build_ledger(section, topics, step)
+        else:
+            builder(number, module)(section, Context(profile, step, seed))
+    except Exception as err:  # one failed topic must not cost the others
+        section.error = f"{type(err).__name__}: {err}\n\n{traceback.format_exc(limit=4)}"
+    section.seconds = time.perf_counter() - start
+    return section
+
+
+def _worker_context(topics: Sequence[int]):
+    """``forkserver`` with the chosen sections preloaded (``spawn`` where there is none)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    # Read when the server starts (the first section): the imports happen once, there.
+    context.set_forkserver_preload([BUILDERS[n] for n in topics] + [f"{__package__}.ledger"])
+    return context
+
+
+def _section_worker(
+    number: int | str,
+    module: str | None,
+    out: str,
+    profile: Profile,
+    seed: int,
+    topics: list[int],
+    conn,
+) -> None:
+    """In the section's process: build it, sending progress and then the section back."""
+    # Ctrl-C reaches the whole process group; the command's process handles it and ends
+    # this one (SIGTERM), so a traceback of this process never lands in the terminal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The page shows each run's verdict; the libraries' own logs and warnings would only
+    # interleave with the command's progress bars (as in the command's process).
+    from .executor import quiet_libraries
+
+    quiet_libraries()
+    section = _build_section(
+        number,
+        Path(out),
+        profile,
+        seed,
+        lambda message: conn.send(("progress", message)),
+        topics,
+        module,
+    )
+    conn.send(("section", section))
+    conn.close()
+
+
+def _build_in_process(
+    context,
+    number: int | str,
+    out: Path,
+    profile: Profile,
+    seed: int,
+    step: Callable[[str], None],
+    topics: Sequence[int],
+) -> Section:
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_section_worker,
+        args=(number, BUILDERS.get(number), str(out), profile, seed, list(topics), send),
+        name=f"bayesmin-report-{number}",
+        daemon=True,
+    )
+    process.start()
+    send.close()  # ours closed: the pipe ends (EOFError) when the process does
+    section = None
+    try:
+        while section is None:
+            try:
+                kind, payload = receive.recv()
+            except EOFError:
+                break
+            if kind == "progress":
+                step(payload)
+            else:
+                section = payload
+        process.join()
+    finally:
+        receive.close()
+        if process.is_alive():  # interrupted: the section's work is not wanted any more
+            process.terminate()
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    if section is None:
+        section = _new_section(number, out)
+        section.error = (
+            f"the process building this section ended without it (exit code "
+            f"{process.exitcode}; -9 is the system's out-of-memory killer); rerun it "
+            "with fewer --topics"
+        )
+    return section
