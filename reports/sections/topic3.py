@@ -240,7 +240,7 @@ def _pair_snippets(name: str) -> dict[str, str]:
             "from bayesmin import get\n",
             "from bayesmin import get\nfrom bayesmin.models import conjugate\n",
         )
-        + f"draws = idata.posterior[spec.params[0]].values.ravel()\n"
+        + "draws = idata.posterior[spec.params[0]].values.ravel()\n"
         + f'n = n_all = len(data["{_N_OBS[name]}"])\n'
         + f"post = {update}\n"
         + f"closed = {predictive}  # scipy distribution\n"
