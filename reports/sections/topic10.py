@@ -46,6 +46,103 @@ from ..html import Section
 
 __all__ = ["build", "config_for", "figures", "loss_figure"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "moons-forward-strip": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("moons", "quick")
+data = dataset("moons", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+""",
+    "moons-reverse-strip": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("moons", "quick")
+data = dataset("moons", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+""",
+    "moons-samples": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("moons", "quick")
+data = dataset("moons", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+
+from bayesmin.diagnostics.distance import ddpm_metrics
+
+metrics = ddpm_metrics(trainer, state, seed=0)
+""",
+    "swissroll-forward-strip": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("swissroll", "quick")
+data = dataset("swissroll", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+""",
+    "swissroll-reverse-strip": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("swissroll", "quick")
+data = dataset("swissroll", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+""",
+    "swissroll-samples": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("swissroll", "quick")
+data = dataset("swissroll", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+
+from bayesmin.diagnostics.distance import ddpm_metrics
+
+metrics = ddpm_metrics(trainer, state, seed=0)
+""",
+    "loss": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("moons", "quick")
+data = dataset("moons", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)
+""",
+}
+
 DATASETS = ("moons", "swissroll")
 _TEST = dict(hidden=32, depth=2, steps=300, batch_size=128, n_eval=300, chunk=100)
 
@@ -222,23 +319,27 @@ def build(section: Section, ctx: Context) -> None:
             f"{name}-forward-strip",
             "Forward process: exact draws of q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) at "
             "rising t; the structure is gone well before t = T.",
+            code=SNIPPETS[f"{name}-forward-strip"],
         )
         section.figure(
             pictures["reverse-strip"],
             f"{name}-reverse-strip",
             "Reverse process: one run of Algorithm 2 (σ_t² = β_t), held-out data in grey. "
             "The shape appears only in the last few hundred steps, where ᾱ_t is large.",
+            code=SNIPPETS[f"{name}-reverse-strip"],
         )
         section.figure(
             pictures["samples"],
             f"{name}-samples",
             "Held-out data, DDPM samples and the Gaussian baseline (same number of points).",
+            code=SNIPPETS[f"{name}-samples"],
         )
     section.figure(
         loss_figure(losses),
         "loss",
         "Training loss L_simple (running mean). It cannot reach 0: at large t the noise is "
         "nearly all of x_t and ε is predictable, at small t it is not.",
+        code=SNIPPETS["loss"],
     )
     table = pd.DataFrame(rows).set_index("data")
     ok = bool((table["ratio"] <= 0.5).all())

@@ -33,6 +33,48 @@ from ..html import Section
 
 __all__ = ["build"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "forward-reverse": """\
+from bayesmin import get
+from bayesmin.inference.kl_fit import forward_kl_fit, reverse_kl_fits
+
+spec = get("bimodal_2d")
+data = spec.simulate(0)
+reverse = reverse_kl_fits(spec, [[-1.0, -0.5], [1.0, 0.5]], data=data, seed=0)  # ADVI, 2 starts
+forward = forward_kl_fit(spec, data=data)  # moment matching
+""",
+    "kl-landscape": """\
+from bayesmin import get
+from bayesmin.inference.kl_fit import forward_kl_fit, reverse_kl_fits
+from bayesmin.models.targets import mixture_from_data
+
+data = get("bimodal").simulate(0)
+p = mixture_from_data(data).marginal(0)  # the target, in closed form
+reverse = reverse_kl_fits("bimodal", [[-0.5], [0.5]], data=data, seed=0)
+forward = forward_kl_fit("bimodal", data=data)
+""",
+    "vi-marginals": """\
+import bayesmin
+
+spec = bayesmin.get("linear_regression")
+data = spec.simulate(0)
+runs = {m: bayesmin.sample(spec, m, data=data, draws=500, tune=500, chains=2, progress=False)
+        for m in ("advi", "fullrank_advi", "nuts:pymc")}
+exact = spec.exact(data)["w"]
+""",
+    "elbo": """\
+import bayesmin
+
+spec = bayesmin.get("linear_regression")
+data = spec.simulate(0)
+runs = {m: bayesmin.sample(spec, m, data=data, draws=500, tune=500, chains=2, progress=False)
+        for m in ("advi", "fullrank_advi")}
+elbo = {m: idata.sample_stats for m, idata in runs.items()}  # the ELBO trace of each fit
+""",
+}
+
 MODE_TOL = 0.2  # a reverse fit "sits on a mode" when its mean is this close to one, in mode sds
 _INTRO = (
     "The <b>Kullback–Leibler divergence</b> <code>KL(p ‖ q) = ∫ p(x) log p(x)/q(x) dx</code> "
@@ -168,6 +210,7 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
         f"(mean {forward.mean[0]:+.3f}, sd {forward.sd[0]:.3f}). In 2-D, each reverse fit "
         f"sits on a blob: {_yes(on_blob)}; the forward fit's ellipse covers both and is "
         "centred where p has almost no mass.",
+        code=SNIPPETS["forward-reverse"],
     )
 
     ctx.progress("KL landscape")
@@ -194,6 +237,7 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
         f"{_yes(two_minima)} ({', '.join(f'{m:+.2f}' for m in local_means)}); forward KL "
         f"one, at the mixture mean: {_yes(abs(fwd_min - p.mean()) < 0.05)} "
         f"({fwd_min:+.2f}). Gradient descent on the reverse KL ends in the basin it starts in.",
+        code=SNIPPETS["kl-landscape"],
     )
 
 
@@ -288,6 +332,7 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
         f"{np.max(np.abs(ref.cov / np.outer(ref.sd, ref.sd) - np.eye(3))):.2f}): exact, "
         "NUTS and both ADVI fits. Mean-field q cannot tilt, so reverse KL shrinks it "
         "inside the correlated posterior.",
+        code=SNIPPETS["vi-marginals"],
     )
 
     ctx.progress("ELBO decomposition")
@@ -317,6 +362,7 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
         "ELBO traces of both ADVI runs on the correlated regression; the ELBO climbs "
         "towards log p(X) and stops short by KL(q ‖ p). Checked at the final q (ELBO by "
         "Monte Carlo, 20,000 draws): " + "; ".join(lines) + ".",
+        code=SNIPPETS["elbo"],
     )
 
 

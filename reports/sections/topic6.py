@@ -24,6 +24,44 @@ from ..html import Section
 
 __all__ = ["build"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "mixture-fit": """\
+from bayesmin import get
+from bayesmin.inference.em import GaussianMixture
+
+data = get("gaussian_mixture").simulate(0, n=500, k=3, d=2, separation=4.0)
+fit = GaussianMixture(3, n_init=5, random_state=0, tol=1e-6).fit(data["X"])
+bounds = fit.lower_bounds_  # never decreasing
+""",
+    "ppca-map": """\
+from sklearn.datasets import load_digits
+from bayesmin.inference.em import PPCA
+
+X = load_digits().data
+z = PPCA(2).fit(X).transform(X)  # posterior means of z
+""",
+    "ppca-fill": """\
+import numpy as np
+from sklearn.datasets import load_digits
+from bayesmin.inference.em import PPCA
+
+X = load_digits().data
+hidden = np.random.default_rng(0).random(X.shape) < 0.2
+Xm = np.where(hidden, np.nan, X)
+fit = PPCA(10, tol=1e-5).fit(Xm)  # EM with the hidden pixels as latent variables
+""",
+    "glad": """\
+from bayesmin.inference.em import GLAD
+from bayesmin.models import glad as glad_model
+
+df, truth = glad_model.simulate(0, n_tasks=1000, n_workers=40, labels_per_task=5)
+fit = GLAD().fit(df)
+abilities, difficulties = fit.alphas_, fit.betas_
+""",
+}
+
 _INTRO = (
     "<b>EM</b> maximises the likelihood log p(X | θ) of a model with latent variables Z "
     "through the lower bound <code>L(q, θ) = E<sub>q</sub> log p(X, Z | θ) − "
@@ -80,6 +118,7 @@ def _mixtures(section: Section, ctx: Context) -> None:
         "mixture-fit",
         f"Left: three components found by EM (5 restarts). Right: the bound at every "
         f"iteration from a random start — never decreasing: {'yes' if monotone else 'NO'}.",
+        code=SNIPPETS["mixture-fit"],
     )
 
     rows = []
@@ -149,7 +188,9 @@ def _ppca(section: Section, ctx: Context) -> None:
     ax.set_ylabel("E[z₂ | x]")
     ax.set_title("2-D latent map of 1,797 digits (8×8 pixels)")
     fig.tight_layout()
-    section.figure(fig, "ppca-map", "Posterior means of z under PPCA with q = 2.")
+    section.figure(
+        fig, "ppca-map", "Posterior means of z under PPCA with q = 2.", code=SNIPPETS["ppca-map"]
+    )
 
     rng = np.random.default_rng(ctx.seed)
     hidden = rng.random(X.shape) < 0.2
@@ -179,7 +220,12 @@ def _ppca(section: Section, ctx: Context) -> None:
             if j == 0:
                 ax.set_ylabel(title, fontsize=9)
     fig.tight_layout()
-    section.figure(fig, "ppca-fill", "Hidden pixels (white) and their PPCA reconstruction.")
+    section.figure(
+        fig,
+        "ppca-fill",
+        "Hidden pixels (white) and their PPCA reconstruction.",
+        code=SNIPPETS["ppca-fill"],
+    )
     monotone = bool(np.all(np.diff(fit.lower_bounds_) >= -1e-9))
     section.text(
         f"EM on the incomplete digits: {fit.n_iter_} iterations, σ² = "
@@ -253,6 +299,7 @@ def _glad(section: Section, ctx: Context) -> None:
         f"Left: fitted against true worker abilities; adversarial workers (α < 0) are "
         f"found. Right: the bound per iteration — never decreasing: "
         f"{'yes' if monotone else 'NO'}.",
+        code=SNIPPETS["glad"],
     )
 
 

@@ -33,6 +33,66 @@ from ..html import Section, verdict_list
 
 __all__ = ["BENCHMARKS", "SCALES", "build", "scale_sweep"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "markov-convergence": """\
+import numpy as np
+from bayesmin.diagnostics import markov
+
+chain = markov.finite_chain(20, 0.7)  # ring of states, asymmetric nearest-neighbour proposal
+gap = markov.spectral_gap(chain.P)
+p_n = {n: np.linalg.matrix_power(chain.P, n)[0] for n in (0, 10, 100, 1000)}
+""",
+    "banana-paths": """\
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+paths = {s: bayesmin.sample(spec, "mh", data=data, draws=2000, tune=500, chains=2, adapt=False,
+                            scale=s, progress=False) for s in (0.1, 1.0, 5.0)}
+""",
+    "scale-sweep": """\
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+runs = {s: bayesmin.sample(spec, "mh", data=data, draws=2000, tune=500, chains=2, adapt=False,
+                           scale=s, progress=False) for s in (0.1, 0.3, 1.0, 3.0)}
+table = bayesmin.compare(runs)  # acceptance_rate, ess_bulk_min per scale
+""",
+    "autocorrelation": """\
+import arviz as az
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "mh", data=data, draws=2000, tune=500, chains=2, adapt=False,
+                        scale=1.0, progress=False)
+rho = {v: az.autocorr(idata.posterior[v].values.ravel()) for v in idata.posterior.data_vars}
+""",
+    "mh-vs-nuts-ess-per-second": """\
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+runs = {"mh": bayesmin.sample(spec, "mh", data=data, draws=2000, tune=2000, chains=2,
+                              progress=False),
+        "nuts": bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2,
+                                progress=False)}
+table = bayesmin.compare(runs, spec.exact(data))
+""",
+    "banana-mh-trace": """\
+import arviz as az
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "mh", data=data, draws=2000, tune=2000, chains=2, progress=False)
+summary = az.summary(idata)  # the figure is az.plot_trace(idata, kind="rank_bars")
+""",
+}
+
 # ---- finite chain
 K_STATES = 20
 P_RIGHT = 0.75  # proposal moves right with this probability: asymmetric
@@ -131,6 +191,7 @@ def _finite_state(section: Section, ctx: Context) -> None:
         "and where the chain goes without the Hastings correction (dashed). Right: total "
         "variation to the target, log scale: MH falls geometrically under its spectral-gap "
         "bound; without the correction the chain converges — to the wrong distribution.",
+        code=SNIPPETS["markov-convergence"],
     )
     section.table(
         markov.finite_chain_table(chain),
@@ -309,6 +370,7 @@ def _continuous(section: Section, ctx: Context) -> None:
         f"for a small scale, the most efficient one of the sweep (s = {best:g}) and a large "
         f"one. Bottom: the first coordinate of {SHOWN_CHAINS} of the {SWEEP_CHAINS} chains "
         "against the step.",
+        code=SNIPPETS["banana-paths"],
     )
     band = markov.efficient_band()
     accept = {
@@ -329,6 +391,7 @@ def _continuous(section: Section, ctx: Context) -> None:
         + ". A Gaussian with a proposal of its own shape is the theory's setting; the "
         "curved banana, which no linear proposal fits, tends to do best with bolder, "
         "rarer moves.",
+        code=SNIPPETS["scale-sweep"],
     )
     table = pd.concat([sw.table for sw in sweeps], ignore_index=True)
     section.table(
@@ -345,6 +408,7 @@ def _continuous(section: Section, ctx: Context) -> None:
         f"where successive draws are nearly the same point, and for s = {best:g}, where it "
         "dies out far sooner: the ESS is the number of draws divided by "
         "1 + 2 Σ_k ρ_k, the sum running over these autocorrelations at lags k ≥ 1.",
+        code=SNIPPETS["autocorrelation"],
     )
 
 
@@ -409,6 +473,7 @@ def _comparison(section: Section, ctx: Context) -> None:
         "mh-vs-nuts-ess-per-second",
         "Worst bulk ESS per second, sampling only and with compilation, per model and "
         "sampler (log scale).",
+        code=SNIPPETS["mh-vs-nuts-ess-per-second"],
     )
     banana_mh = runs_by_model.get("banana", {}).get("mh")
     if banana_mh is not None:
@@ -420,6 +485,7 @@ def _comparison(section: Section, ctx: Context) -> None:
             f"Rank bars and densities of the adaptive MH run on the banana (adapted scale "
             f"{scale:.2f} on the learned covariance, acceptance {rate:.2f}); uniform rank "
             "bars across chains mean the chains agree.",
+            code=SNIPPETS["banana-mh-trace"],
         )
     section.text(_comparison_summary(table))
     section.html(_verdicts(table, p.chains, exact_models))

@@ -38,6 +38,51 @@ from ..html import Section
 
 __all__ = ["SECTION_CONFIGS", "build", "config_for", "figures", "fit", "loss_figure"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "loss": """\
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+""",
+    "reconstructions": """\
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+""",
+    "prior-samples": """\
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+""",
+    "latent-map": """\
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+""",
+    "decoded-grid": """\
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+""",
+}
+
 # Report profile name → the VAE configuration the section trains. "test" keeps the
 # section's test to seconds; any profile not listed trains the quick profile.
 SECTION_CONFIGS: dict[str, VAEConfig] = {
@@ -213,6 +258,7 @@ def build(section: Section, ctx: Context) -> None:
         f"{len(data['x_train']):,} training digits ({config.steps:,} Adam steps, step size "
         f"{config.learning_rate:g}; encoder and decoder MLPs with {config.depth} hidden "
         f"layer(s) of {config.hidden}, latent dimension {config.latent_dim}).",
+        code=SNIPPETS["loss"],
     )
 
     section.heading3("What the VAE learned")
@@ -228,7 +274,7 @@ def build(section: Section, ctx: Context) -> None:
         "latent space is a continuous map of digit shapes.",
     }
     for name, fig in figures(trainer, state, data).items():
-        section.figure(fig, name, captions.get(name, name))
+        section.figure(fig, name, captions.get(name, name), code=SNIPPETS[name])
 
     section.heading3("How good a density model: ELBO and IWAE on held-out digits")
     ctx.progress(f"VAE: test bounds with k = {config.iwae_k} importance samples")
