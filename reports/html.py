@@ -20,7 +20,7 @@ import jinja2
 import pandas as pd
 
 from .. import diagnostics
-from .mathml import plain, tex, typeset
+from .mathml import literal, plain, tex, typeset
 from .rundir import atomic_path, write_atomic
 
 __all__ = ["Block", "Section", "render", "verdict_list", "write_atomic"]
@@ -73,10 +73,13 @@ class Section:
     def heading3(self, text: str) -> None:
         self.blocks.append(Block("heading", text=text))
 
-    def text(self, text: str, *, raw: bool = False) -> None:
+    def text(self, text: str, *, raw: bool = False, math: bool = True) -> None:
         """A paragraph with its ``$…$`` and ``$$…$$`` formulas typeset (:mod:`.mathml`);
         ``raw=True`` keeps inline HTML (``<code>``, ``<b>``) as written. A literal dollar
-        sign is written ``\\$``."""
+        sign is written ``\\$``; ``math=False`` keeps every dollar sign as written (text
+        that holds user strings or exception messages, never formulas)."""
+        if not math:
+            text = literal(text)
         self.blocks.append(Block("text", html=typeset(text, raw=raw)))
 
     def math(self, latex: str) -> None:
