@@ -89,11 +89,14 @@ def _model_graph(section: Section, model) -> None:
 
 def build(section: Section, ctx: Context) -> None:
     section.text(
-        "The course's regression model is t ~ N(Xw, β⁻¹I) with prior w ~ N(0, α⁻¹I). "
-        "Maximum likelihood gives least squares; maximum a posteriori adds the prior, "
-        "which is ridge regression with λ = α/β. The full posterior is Gaussian, "
-        "N(m_N, S_N) with S_N = (αI + βXᵀX)⁻¹ and m_N = βS_N Xᵀt (Bishop 2006, §3.3); "
-        "each sampler below is checked against it."
+        r"The course's regression model is $p(t \mid X, w) = \mathcal{N}(t \mid Xw, "
+        r"\beta^{-1} I)$ with prior $w \sim \mathcal{N}(0, \alpha^{-1} I)$. Maximum "
+        r"likelihood gives least squares, $\|t - Xw\|^2 \to \min_w$; maximum a posteriori "
+        r"adds the prior, $-\frac{\beta}{2} \|t - Xw\|^2 - \frac{\alpha}{2} \|w\|^2 \to "
+        r"\max_w$, which is ridge regression with $\lambda = \alpha / \beta$. The full "
+        r"posterior is Gaussian, $\mathcal{N}(m_N, S_N)$ with $S_N = (\alpha I + \beta X^T "
+        r"X)^{-1}$ and $m_N = \beta S_N X^T t$ (Bishop 2006, §3.3); each sampler below is "
+        "checked against it."
     )
     spec = models.get("linear_regression")
     data = spec.simulate(ctx.seed)
@@ -105,7 +108,7 @@ def build(section: Section, ctx: Context) -> None:
     section.table(
         frame.head(6),
         f"First rows of {len(frame)} simulated observations (x0 is the intercept); "
-        f"α = {data['alpha']:g}, β = {data['beta']:g}.",
+        rf"$\alpha = {data['alpha']:g}$, $\beta = {data['beta']:g}$.",
     )
     model = spec.pymc(data)
     _model_graph(section, model)
@@ -193,7 +196,8 @@ def build(section: Section, ctx: Context) -> None:
     section.figure(
         figures.posterior_vs_exact({run_u.attrs["sampler"]: run_u}, exact_u),
         "unknown-noise",
-        "Noise precision β and weights when β is unknown: Gamma and Student-t marginals (black).",
+        r"Noise precision $\beta$ and weights when $\beta$ is unknown: Gamma and Student-t "
+        "marginals (black).",
         code=SNIPPETS["unknown-noise"],
     )
     z = diagnostics.z_scores(run_u, exact_u)
@@ -215,8 +219,9 @@ def build(section: Section, ctx: Context) -> None:
 
 
 _FITS_CAPTION = (
-    "Polynomial fits to 10 noisy points of sin(2πx): MLE (least squares) interpolates the "
-    "noise at high degree, MAP (ridge) stays smooth, and the posterior predictive adds ±2 sd."
+    r"Polynomial fits to 10 noisy points of $\sin(2\pi x)$: MLE (least squares) interpolates "
+    r"the noise at high degree, MAP (ridge) stays smooth, and the posterior predictive adds "
+    r"$\pm 2$ sd."
 )
 _SCORES_CAPTION = (
     "Left: RMSE on training and fresh test points. Right: mean test log predictive density "
