@@ -20,6 +20,7 @@ import jinja2
 import pandas as pd
 
 from .. import diagnostics
+from .mathml import literal, plain, tex, typeset
 from .rundir import atomic_path, write_atomic
 
 __all__ = ["Block", "Section", "render", "verdict_list", "write_atomic"]
@@ -32,11 +33,22 @@ _ENV = jinja2.Environment(
 
 @dataclass
 class Block:
+    """One piece of a section. ``caption`` is the caption as written (``$…$`` formulas
+    in LaTeX), ``caption_html`` the same typeset; ``code`` is a figure's reproducing
+    snippet."""
+
     kind: str
     text: str = ""
     html: str = ""
     src: str = ""
     caption: str = ""
+    caption_html: str = ""
+    code: str = ""
+
+    @property
+    def alt(self) -> str:
+        """The caption as plain text (formulas as their LaTeX source) for ``<img alt>``."""
+        return plain(self.caption)
 
 
 def _slug(text: str) -> str:
@@ -61,9 +73,18 @@ class Section:
     def heading3(self, text: str) -> None:
         self.blocks.append(Block("heading", text=text))
 
-    def text(self, text: str, *, raw: bool = False) -> None:
-        """A paragraph; ``raw=True`` keeps inline HTML (``<code>``, ``<b>``) as written."""
-        self.blocks.append(Block("text", html=text if raw else html.escape(text)))
+    def text(self, text: str, *, raw: bool = False, math: bool = True) -> None:
+        """A paragraph with its ``$…$`` and ``$$…$$`` formulas typeset (:mod:`.mathml`);
+        ``raw=True`` keeps inline HTML (``<code>``, ``<b>``) as written. A literal dollar
+        sign is written ``\\$``; ``math=False`` keeps every dollar sign as written (text
+        that holds user strings or exception messages, never formulas)."""
+        if not math:
+            text = literal(text)
+        self.blocks.append(Block("text", html=typeset(text, raw=raw)))
+
+    def math(self, latex: str) -> None:
+        """A display formula (LaTeX without the ``$$``)."""
+        self.blocks.append(Block("math", html=tex(latex, display=True)))
 
     def html(self, markup: str) -> None:
         self.blocks.append(Block("html", html=markup))
@@ -77,10 +98,16 @@ class Section:
             na_rep="—",
             escape=True,
         )
-        self.blocks.append(Block("table", html=markup, caption=caption))
+        self.blocks.append(
+            Block("table", html=markup, caption=caption, caption_html=typeset(caption))
+        )
 
-    def figure(self, fig: Any, name: str, caption: str) -> Path:
+    def figure(self, fig: Any, name: str, caption: str, *, code: str = "") -> Path:
         """Save a matplotlib figure as ``figures/<prefix>_<name>.png``.
+
+        ``caption`` may hold ``$…$`` formulas. ``code`` is the Python that reproduces the
+        numbers behind the figure; the page shows it, collapsed, under the figure (the
+        course report gives one for every figure).
 
         Figures come from :func:`figures.subplots` (no pyplot), so there is nothing to
         close: the figure is freed with its last reference.
@@ -89,7 +116,15 @@ class Section:
         target = self.out_dir / rel
         with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        self.blocks.append(Block("figure", src=rel.as_posix(), caption=caption))
+        self.blocks.append(
+            Block(
+                "figure",
+                src=rel.as_posix(),
+                caption=caption,
+                caption_html=typeset(caption),
+                code=code.strip("\n"),
+            )
+        )
         return target
 
 

@@ -23,7 +23,7 @@ import functools
 import html
 import re
 
-__all__ = ["FormulaError", "tex", "typeset"]
+__all__ = ["FormulaError", "literal", "plain", "tex", "typeset"]
 
 
 class FormulaError(ValueError):
@@ -78,3 +78,20 @@ def typeset(text: str, *, raw: bool = False) -> str:
     rest = text[at:]
     out.append(rest if raw else html.escape(rest))
     return "".join(out).replace(r"\$", "$")
+
+
+def literal(text: str) -> str:
+    """``text`` with every dollar sign escaped (``\\$``), so that :func:`typeset` shows it
+    as written: for strings that are not the report's own (model names, file names,
+    exception messages), where two dollar signs must not start a formula.
+
+    >>> typeset(literal("cost $x$ and $"))
+    'cost $x$ and $'
+    """
+    return text.replace("$", r"\$")
+
+
+def plain(text: str) -> str:
+    """``text`` with each formula's dollar signs dropped, keeping its LaTeX source: the
+    plain-text form for places that cannot hold markup (``<img alt>``, titles)."""
+    return _MATH.sub(lambda m: (m.group(1) or m.group(2)).strip(), text).replace(r"\$", "$")

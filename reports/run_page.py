@@ -40,6 +40,7 @@ from ..diagnostics.summary import _labels
 from . import figures
 from .grid import summarise
 from .html import Section, render, verdict_list, write_atomic
+from .mathml import literal
 
 __all__ = [
     "TOP_ROWS",
@@ -583,9 +584,9 @@ def _try_figure(section: Section, name: str, caption: str, draw: Callable[[], An
         fig = draw()
     except Exception as err:  # one figure must not cost the page
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        section.text(f"figure {name} could not be drawn: {reason}")
+        section.text(f"figure {name} could not be drawn: {reason}", math=False)
         return False
-    section.figure(fig, name, caption)
+    section.figure(fig, name, literal(caption))  # names of the user's model, never formulas
     return True
 
 
@@ -650,7 +651,10 @@ def _mixing_section(out: Path, prefix: str, runs: _Runs, k: int) -> Section:
         slug = _slug(sampler)
         names = ", ".join(worst)
         section.heading3(f"{sampler}: its worst-mixing parameter{'s' if len(worst) > 1 else ''}")
-        section.text(f"Worst over {sampler}'s {len(labels)} run(s): {names}. Plotted from {label}.")
+        section.text(
+            f"Worst over {sampler}'s {len(labels)} run(s): {names}. Plotted from {label}.",
+            math=False,
+        )
         _try_figure(
             section,
             f"trace-{slug}",
@@ -714,11 +718,13 @@ def _nuts_section(out: Path, prefix: str, runs: _Runs, k: int) -> Section | None
                 lambda idata=idata: energy_figure(idata),
             )
         else:
-            section.text(f"{label} records no energy; no energy plot.")
+            section.text(f"{label} records no energy; no energy plot.", math=False)
         worst = list(runs.table(labels).index[:k])
         if "diverging" in stats and len(worst) < 2:
             n_div = int(np.asarray(stats["diverging"].values).sum())
-            section.text(f"One parameter, no pair plot; {n_div} divergent transition(s).")
+            section.text(
+                f"One parameter, no pair plot; {n_div} divergent transition(s).", math=False
+            )
         elif "diverging" in stats:
             n_div = int(np.asarray(stats["diverging"].values).sum())
             _try_figure(
@@ -730,7 +736,7 @@ def _nuts_section(out: Path, prefix: str, runs: _Runs, k: int) -> Section | None
                 lambda idata=idata, worst=worst: pair_figure(idata, worst),
             )
         else:
-            section.text(f"{label} records no divergences; no pair plot.")
+            section.text(f"{label} records no divergences; no pair plot.", math=False)
     section.seconds = time.perf_counter() - start
     return section
 

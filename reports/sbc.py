@@ -263,7 +263,8 @@ def write_page(
         f"({spec.tune} warm-up) of {spec.sampler}, θ̃ ranked among {spec.ranked_draws} "
         "draws thinned from every chain. Ranks of a calibrated sampler are uniform "
         "(Talts et al. 2018): a ∪ shape means the posterior is too narrow, a ∩ shape too "
-        "wide, a slope biased."
+        "wide, a slope biased.",
+        math=False,
     )
     if len(summary):
         bad = summary.loc[~summary["calibrated"], "parameter"].tolist()
@@ -272,7 +273,7 @@ def write_page(
             if not bad
             else f"NOT calibrated: {', '.join(bad)}"
         )
-        section.text(f"Verdict: {verdict}.")
+        section.text(f"Verdict: {verdict}.", math=False)
         if summary["ess_bulk_min"].iloc[0] < spec.ranked_draws:
             section.text(
                 f"Warning: the smallest bulk ESS ({summary['ess_bulk_min'].iloc[0]:.0f}) is "

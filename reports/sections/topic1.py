@@ -13,6 +13,58 @@ from .. import figures
 from ..context import Context
 from ..html import Section
 
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "posterior-vs-exact": """\
+import bayesmin
+
+spec = bayesmin.get("linear_regression")
+data = spec.simulate(0)
+runs = {s: bayesmin.sample(spec, s, data=data, draws=500, tune=500, chains=2, progress=False)
+        for s in ("nuts:numpyro", "nuts:pymc")}
+exact = spec.exact(data)["w"]  # the Gaussian posterior N(m_N, S_N)
+""",
+    "trace": """\
+import arviz as az
+import bayesmin
+
+spec = bayesmin.get("linear_regression")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2, progress=False)
+summary = az.summary(idata)  # the figure is az.plot_trace(idata, kind="rank_bars")
+""",
+    "ess-per-second": """\
+import bayesmin
+
+spec = bayesmin.get("linear_regression")
+data = spec.simulate(0)
+runs = {s: bayesmin.sample(spec, s, data=data, draws=500, tune=500, chains=2, progress=False)
+        for s in ("nuts:numpyro", "nuts:pymc")}
+table = bayesmin.compare(runs, spec.exact(data))
+ess_per_second = table["ess_bulk_per_second"]
+""",
+    "unknown-noise": """\
+import bayesmin
+
+spec = bayesmin.get("linear_regression_unknown_noise")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2, progress=False)
+z = bayesmin.diagnostics.z_scores(idata, spec.exact(data))  # Normal-Gamma posterior
+""",
+    "polynomial-fits": """\
+from bayesmin.models import linear_regression as lr
+
+sweep, curves = lr.polynomial_sweep(seed=0)
+fits = curves["fits"]  # per degree: "mle", "map", "bayes_mean", "bayes_sd" on curves["grid"]
+""",
+    "polynomial-scores": """\
+from bayesmin.models import linear_regression as lr
+
+sweep, curves = lr.polynomial_sweep(seed=0)
+scores = sweep[["degree", "test_rmse_mle", "test_lpd_bayes", "log_evidence"]]
+""",
+}
+
 
 def _model_graph(section: Section, model) -> None:
     # pm.model_to_graphviz needs the graphviz binaries (`dot`), an optional extra.
@@ -37,11 +89,14 @@ def _model_graph(section: Section, model) -> None:
 
 def build(section: Section, ctx: Context) -> None:
     section.text(
-        "The course's regression model is t ~ N(Xw, β⁻¹I) with prior w ~ N(0, α⁻¹I). "
-        "Maximum likelihood gives least squares; maximum a posteriori adds the prior, "
-        "which is ridge regression with λ = α/β. The full posterior is Gaussian, "
-        "N(m_N, S_N) with S_N = (αI + βXᵀX)⁻¹ and m_N = βS_N Xᵀt (Bishop 2006, §3.3); "
-        "each sampler below is checked against it."
+        r"The course's regression model is $p(t \mid X, w) = \mathcal{N}(t \mid Xw, "
+        r"\beta^{-1} I)$ with prior $w \sim \mathcal{N}(0, \alpha^{-1} I)$. Maximum "
+        r"likelihood gives least squares, $\|t - Xw\|^2 \to \min_w$; maximum a posteriori "
+        r"adds the prior, $-\frac{\beta}{2} \|t - Xw\|^2 - \frac{\alpha}{2} \|w\|^2 \to "
+        r"\max_w$, which is ridge regression with $\lambda = \alpha / \beta$. The full "
+        r"posterior is Gaussian, $\mathcal{N}(m_N, S_N)$ with $S_N = (\alpha I + \beta X^T "
+        r"X)^{-1}$ and $m_N = \beta S_N X^T t$ (Bishop 2006, §3.3); each sampler below is "
+        "checked against it."
     )
     spec = models.get("linear_regression")
     data = spec.simulate(ctx.seed)
@@ -53,7 +108,7 @@ def build(section: Section, ctx: Context) -> None:
     section.table(
         frame.head(6),
         f"First rows of {len(frame)} simulated observations (x0 is the intercept); "
-        f"α = {data['alpha']:g}, β = {data['beta']:g}.",
+        rf"$\alpha = {data['alpha']:g}$, $\beta = {data['beta']:g}$.",
     )
     model = spec.pymc(data)
     _model_graph(section, model)
@@ -92,11 +147,13 @@ def build(section: Section, ctx: Context) -> None:
         figures.posterior_vs_exact(runs, exact),
         "posterior-vs-exact",
         "Each NUTS backend's draws (histograms) against the exact Gaussian marginals (black).",
+        code=SNIPPETS["posterior-vs-exact"],
     )
     section.figure(
         figures.trace_plot(nuts),
         "trace",
         f"Rank bars and densities of the {nuts.attrs['sampler']} run.",
+        code=SNIPPETS["trace"],
     )
 
     section.heading3("Moments of the posterior")
@@ -123,7 +180,12 @@ def build(section: Section, ctx: Context) -> None:
         "mean or sd against the exact answer, in Monte Carlo standard errors.",
         digits=3,
     )
-    section.figure(figures.ess_per_second_bars(cmp), "ess-per-second", "Bulk ESS per second.")
+    section.figure(
+        figures.ess_per_second_bars(cmp),
+        "ess-per-second",
+        "Bulk ESS per second.",
+        code=SNIPPETS["ess-per-second"],
+    )
 
     section.heading3("Unknown noise: the Normal–Gamma model")
     ctx.progress("Normal-Gamma regression")
@@ -134,7 +196,9 @@ def build(section: Section, ctx: Context) -> None:
     section.figure(
         figures.posterior_vs_exact({run_u.attrs["sampler"]: run_u}, exact_u),
         "unknown-noise",
-        "Noise precision β and weights when β is unknown: Gamma and Student-t marginals (black).",
+        r"Noise precision $\beta$ and weights when $\beta$ is unknown: Gamma and Student-t "
+        "marginals (black).",
+        code=SNIPPETS["unknown-noise"],
     )
     z = diagnostics.z_scores(run_u, exact_u)
     section.table(z, "Bias against the exact Normal–Gamma posterior in MCSE units.", index=False)
@@ -142,14 +206,22 @@ def build(section: Section, ctx: Context) -> None:
     section.heading3("Overfitting: MLE against MAP and the posterior predictive")
     ctx.progress("polynomial sweep")
     sweep, curves = lr.polynomial_sweep(seed=ctx.seed)
-    section.figure(_sweep_fits(curves), "polynomial-fits", _FITS_CAPTION)
-    section.figure(_sweep_scores(sweep), "polynomial-scores", _SCORES_CAPTION)
+    section.figure(
+        _sweep_fits(curves), "polynomial-fits", _FITS_CAPTION, code=SNIPPETS["polynomial-fits"]
+    )
+    section.figure(
+        _sweep_scores(sweep),
+        "polynomial-scores",
+        _SCORES_CAPTION,
+        code=SNIPPETS["polynomial-scores"],
+    )
     section.table(sweep.set_index("degree"), "Scores by polynomial degree (10 training points).")
 
 
 _FITS_CAPTION = (
-    "Polynomial fits to 10 noisy points of sin(2πx): MLE (least squares) interpolates the "
-    "noise at high degree, MAP (ridge) stays smooth, and the posterior predictive adds ±2 sd."
+    r"Polynomial fits to 10 noisy points of $\sin(2\pi x)$: MLE (least squares) interpolates "
+    r"the noise at high degree, MAP (ridge) stays smooth, and the posterior predictive adds "
+    r"$\pm 2$ sd."
 )
 _SCORES_CAPTION = (
     "Left: RMSE on training and fresh test points. Right: mean test log predictive density "

@@ -46,38 +46,104 @@ from ..html import Section
 
 __all__ = ["build", "config_for", "figures", "loss_figure"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written (the report's
+# quick settings; training takes 10-15 s per data set on 2 CPU cores).
+_TRAIN = """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("{name}", "quick")
+data = dataset("{name}", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)
+state, loss = train(trainer.step, trainer.init(0), config.steps, key=jax.random.PRNGKey(0),
+                    chunk=config.chunk)  # Algorithm 1; loss: L_simple per step
+"""
+_FORWARD = """\
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.models.diffusion import dataset
+
+config = ddpm_config("{name}", "quick")
+data = dataset("{name}", config.n_train, seed=0)
+trainer = DDPMTrainer(config, data)  # the forward process needs no training
+ts = sorted(trainer.strip)
+strip = trainer.forward_strip(data["x_train"][:1000], ts, seed=0)  # draws of q(x_t | x_0)
+"""
+_REVERSE = """
+n = min(1000, config.n_eval)
+samples, strip = trainer.sample(state, n, seed=0, return_strip=True)  # Algorithm 2
+"""
+_SAMPLES = """
+from bayesmin.diagnostics.distance import ddpm_metrics
+
+n = min(1000, config.n_eval)
+samples = trainer.sample(state, n, seed=0)  # Algorithm 2
+gaussian = trainer.baseline(n, seed=0)  # a Gaussian fitted to the training data
+metrics = ddpm_metrics(trainer, state, seed=0)  # sliced Wasserstein-2 distances
+"""
+SNIPPETS = {
+    **{
+        f"{name}-{figure}": code.replace("{name}", name)
+        for name in ("moons", "swissroll")
+        for figure, code in (
+            ("forward-strip", _FORWARD),
+            ("reverse-strip", _TRAIN + _REVERSE),
+            ("samples", _TRAIN + _SAMPLES),
+        )
+    },
+    "loss": """\
+import jax
+from bayesmin.inference.diffusion import DDPMTrainer, ddpm_config
+from bayesmin.inference.training import train
+from bayesmin.models.diffusion import dataset
+
+losses = {}
+for name in ("moons", "swissroll"):
+    config = ddpm_config(name, "quick")
+    data = dataset(name, config.n_train, seed=0)
+    trainer = DDPMTrainer(config, data)
+    state, losses[name] = train(trainer.step, trainer.init(0), config.steps,
+                                key=jax.random.PRNGKey(0), chunk=config.chunk)  # L_simple
+""",
+}
+
 DATASETS = ("moons", "swissroll")
 _TEST = dict(hidden=32, depth=2, steps=300, batch_size=128, n_eval=300, chunk=100)
 
 _INTRO = (
     "A <b>diffusion model</b> (Ho, Jain &amp; Abbeel 2020) learns to undo noise. The "
-    "<b>forward process</b> q adds Gaussian noise in T = 1,000 small steps, "
-    "<code>q(x<sub>t</sub> | x<sub>t−1</sub>) = N(√α<sub>t</sub> x<sub>t−1</sub>, "
-    "β<sub>t</sub> I)</code>, β<sub>t</sub> rising linearly from 10<sup>−4</sup> to 0.02 "
-    "and α<sub>t</sub> = 1 − β<sub>t</sub>. Its steps compose in closed form: "
-    "<code>x<sub>t</sub> = √ᾱ<sub>t</sub> x<sub>0</sub> + √(1 − ᾱ<sub>t</sub>) ε</code>, "
-    "ε ~ N(0, I), with the <i>cumulative</i> product ᾱ<sub>t</sub> = Π<sub>s≤t</sub> "
-    "α<sub>s</sub> (the course writes α<sub>t</sub> here); ᾱ<sub>T</sub> ≈ 4·10<sup>−5</sup>, "
-    "so x<sub>T</sub> is pure noise. Given both ends the step back is Gaussian too: "
-    "<code>q(x<sub>t−1</sub> | x<sub>t</sub>, x<sub>0</sub>) = N(μ̃<sub>t</sub>, "
-    "β̃<sub>t</sub> I)</code> with μ̃<sub>t</sub> = √ᾱ<sub>t−1</sub>β<sub>t</sub>/(1 − "
-    "ᾱ<sub>t</sub>) x<sub>0</sub> + √α<sub>t</sub>(1 − ᾱ<sub>t−1</sub>)/(1 − ᾱ<sub>t</sub>) "
-    "x<sub>t</sub> and β̃<sub>t</sub> = (1 − ᾱ<sub>t−1</sub>)/(1 − ᾱ<sub>t</sub>) "
-    "β<sub>t</sub> (a variance: the course's σ<sub>t</sub> I means σ<sub>t</sub>² I)."
-    "<br>The <b>reverse process</b> "
-    "<code>p<sub>θ</sub>(x<sub>t−1</sub> | x<sub>t</sub>) = N(μ<sub>θ</sub>(x<sub>t</sub>, t), "
-    "σ<sub>t</sub>² I)</code> is what we learn. Writing x<sub>0</sub> through the noise, "
-    "μ<sub>θ</sub> = (x<sub>t</sub> − β<sub>t</sub>/√(1 − ᾱ<sub>t</sub>) "
-    "ε<sub>θ</sub>(x<sub>t</sub>, t))/√α<sub>t</sub>, so the network only predicts the "
-    "noise ε<sub>θ</sub>. The course's loss ‖μ̃<sub>t</sub> − μ<sub>θ</sub>‖²/(2σ<sub>t</sub>²) "
-    "then equals ‖ε − ε<sub>θ</sub>‖² times a weight depending on t only; Ho et al. drop the "
-    "weight (L<sub>simple</sub>). <b>Training</b> (Algorithm 1): draw x<sub>0</sub> from the "
-    "data, t ~ Uniform{1..T}, ε ~ N(0, I), and take a gradient step on "
-    "‖ε − ε<sub>θ</sub>(√ᾱ<sub>t</sub> x<sub>0</sub> + √(1 − ᾱ<sub>t</sub>) ε, t)‖². "
-    "<b>Sampling</b> (Algorithm 2): x<sub>T</sub> ~ N(0, I), then for t = T..1, "
-    "x<sub>t−1</sub> = μ<sub>θ</sub>(x<sub>t</sub>, t) + σ<sub>t</sub> z with z ~ N(0, I) "
-    "(z = 0 at t = 1) and σ<sub>t</sub>² = β<sub>t</sub>. ε<sub>θ</sub> here is an MLP fed a "
-    "sinusoidal embedding of t; as in Ho et al., samples come from an exponential moving "
+    r"<b>forward process</b> $q$ adds Gaussian noise in $T = 1000$ small steps, "
+    r"$q(x_t \mid x_{t-1}) = \mathcal{N}(x_t \mid \sqrt{\alpha_t} x_{t-1}, \beta_t I)$, "
+    r"$\beta_t$ rising linearly from $10^{-4}$ to $0.02$ and $\alpha_t = 1 - \beta_t$. Its "
+    "steps compose in closed form:"
+    r"$$x_t = \sqrt{\bar{\alpha}_t} x_0 + \sqrt{1 - \bar{\alpha}_t} \epsilon, \qquad \epsilon "
+    r"\sim \mathcal{N}(0, I), \qquad \bar{\alpha}_t = \prod_{s \leq t} \alpha_s$$"
+    r"with the <i>cumulative</i> product $\bar{\alpha}_t$ (the course writes $\alpha_t$ here); "
+    r"$\bar{\alpha}_T \approx 4 \cdot 10^{-5}$, so $x_T$ is pure noise. Given both ends the "
+    r"step back is Gaussian too, $q(x_{t-1} \mid x_t, x_0) = \mathcal{N}(x_{t-1} \mid "
+    r"\widetilde{\mu}(x_t, x_0, t), \tilde{\beta}_t I)$ with"
+    r"$$\widetilde{\mu}(x_t, x_0, t) = \frac{\sqrt{\bar{\alpha}_{t-1}} \beta_t}{1 - "
+    r"\bar{\alpha}_t} x_0 + \frac{\sqrt{\alpha_t} (1 - \bar{\alpha}_{t-1})}{1 - \bar{\alpha}_t} "
+    r"x_t, \qquad \tilde{\beta}_t = \frac{1 - \bar{\alpha}_{t-1}}{1 - \bar{\alpha}_t} \beta_t$$"
+    r"(a variance: the course's $\sigma_t I$ means $\sigma_t^2 I$).<br>The <b>reverse "
+    r"process</b> $p_\theta(x_{t-1} \mid x_t) = \mathcal{N}(x_{t-1} \mid \mu_\theta(x_t, t), "
+    r"\sigma_t^2 I)$ is what we learn. Writing $x_0$ through the noise, $\mu_\theta(x_t, t) = "
+    r"\frac{1}{\sqrt{\alpha_t}} \left(x_t - \frac{\beta_t}{\sqrt{1 - \bar{\alpha}_t}} "
+    r"\epsilon_\theta(x_t, t)\right)$, so the network only predicts the noise "
+    r"$\epsilon_\theta$. The course's loss $\frac{1}{2\sigma_t^2} \|\widetilde{\mu}(x_t, x_0, "
+    r"t) - \mu_\theta(x_t, t)\|^2$ then equals $\|\epsilon - \epsilon_\theta\|^2$ times a "
+    r"weight depending on $t$ only; Ho et al. drop the weight ($L_{\text{simple}}$). "
+    r"<b>Training</b> (Algorithm 1): draw $x_0$ from the data, $t \sim "
+    r"\mathrm{Uniform}(\{1, \ldots, T\})$, $\epsilon \sim \mathcal{N}(0, I)$, and take a "
+    "gradient step on"
+    r"$$\nabla_\theta \|\epsilon - \epsilon_\theta(\sqrt{\bar{\alpha}_t} x_0 + \sqrt{1 - "
+    r"\bar{\alpha}_t} \epsilon, t)\|^2.$$"
+    r"<b>Sampling</b> (Algorithm 2): $x_T \sim \mathcal{N}(0, I)$, then for $t = T, \ldots, "
+    r"1$, $x_{t-1} = \mu_\theta(x_t, t) + \sigma_t z$ with $z \sim \mathcal{N}(0, I)$ ($z = 0$ "
+    r"at $t = 1$) and $\sigma_t^2 = \beta_t$. $\epsilon_\theta$ here is an MLP fed a "
+    r"sinusoidal embedding of $t$; as in Ho et al., samples come from an exponential moving "
     "average of the weights, which smooths out the last steps' minibatch noise."
 )
 
@@ -220,25 +286,32 @@ def build(section: Section, ctx: Context) -> None:
         section.figure(
             pictures["forward-strip"],
             f"{name}-forward-strip",
-            "Forward process: exact draws of q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I) at "
-            "rising t; the structure is gone well before t = T.",
+            r"Forward process: exact draws of $q(x_t \mid x_0) = \mathcal{N}(x_t \mid "
+            r"\sqrt{\bar{\alpha}_t} x_0, (1 - \bar{\alpha}_t) I)$ at rising $t$; the structure "
+            "is gone well before $t = T$.",
+            code=SNIPPETS[f"{name}-forward-strip"],
         )
         section.figure(
             pictures["reverse-strip"],
             f"{name}-reverse-strip",
-            "Reverse process: one run of Algorithm 2 (σ_t² = β_t), held-out data in grey. "
-            "The shape appears only in the last few hundred steps, where ᾱ_t is large.",
+            r"Reverse process: one run of Algorithm 2 ($\sigma_t^2 = \beta_t$), held-out data "
+            r"in grey. The shape appears only in the last few hundred steps, where "
+            r"$\bar{\alpha}_t$ is large.",
+            code=SNIPPETS[f"{name}-reverse-strip"],
         )
         section.figure(
             pictures["samples"],
             f"{name}-samples",
             "Held-out data, DDPM samples and the Gaussian baseline (same number of points).",
+            code=SNIPPETS[f"{name}-samples"],
         )
     section.figure(
         loss_figure(losses),
         "loss",
-        "Training loss L_simple (running mean). It cannot reach 0: at large t the noise is "
-        "nearly all of x_t and ε is predictable, at small t it is not.",
+        r"Training loss $L_{\text{simple}}$ (running mean). It cannot reach 0: at large $t$ "
+        r"the noise is nearly all of $x_t$ and $\epsilon$ is predictable, at small $t$ it is "
+        "not.",
+        code=SNIPPETS["loss"],
     )
     table = pd.DataFrame(rows).set_index("data")
     ok = bool((table["ratio"] <= 0.5).all())

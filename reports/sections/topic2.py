@@ -43,20 +43,39 @@ QUERIES: tuple[tuple[str, dict[str, int]], ...] = (
 )
 
 _INTRO = (
-    "<b>Conditional probability</b>: <code>p(x | y) = p(x, y) / p(y)</code> for "
-    "<code>p(y) &gt; 0</code>. "
-    "<b>Product rule</b>: <code>p(x, y) = p(x | y) p(y)</code>, and for n variables "
-    "<code>p(x₁, …, xₙ) = p(x₁) ∏ₖ p(xₖ | x₁, …, xₖ₋₁)</code>; a Bayesian network "
-    "shortens each conditioning set to the node's parents, "
-    "<code>p(x₁, …, xₙ) = ∏ₖ p(xₖ | pa(xₖ))</code>. "
-    "<b>Sum rule</b>: <code>p(x) = Σ_y p(x, y)</code> (an integral for continuous y). "
-    "<b>Bayes' rule</b>: <code>p(x | y) = p(y | x) p(x) / Σ_x′ p(y | x′) p(x′)</code>; "
-    "the denominator is the evidence <code>p(y)</code>, a normalising constant. "
-    "<b>Conditional independence</b>: <code>A ⟂ B | C ⇔ P(A, B | C) = P(A | C) P(B | C)</code>, "
-    "equivalently <code>P(A | B, C) = P(A | C)</code> wherever <code>P(B, C) &gt; 0</code>. "
-    "(The course text prints Bayes' rule with p(x | y) in the numerator and the second form "
-    "of conditional independence as a sum; the lines above are the standard statements.)"
+    r"<b>Conditional probability</b>: $p(x \mid y) = \frac{p(x, y)}{p(y)}$ for $p(y) > 0$. "
+    r"<b>Product rule</b>: $p(x, y) = p(x \mid y)\, p(y)$, and for $n$ variables "
+    r"$p(x_1, \dots, x_n) = p(x_1) \prod_{k=2}^{n} p(x_k \mid x_1, \dots, x_{k-1})$; a "
+    "Bayesian network shortens each conditioning set to the node's parents, "
+    r"$p(x_1, \dots, x_n) = \prod_{k} p(x_k \mid \mathrm{pa}(x_k))$. "
+    r"<b>Sum rule</b>: $p(x) = \sum_y p(x, y)$ (an integral for continuous $y$). "
+    r"<b>Bayes' rule</b>: $p(x \mid y) = \frac{p(y \mid x)\, p(x)}{\sum_{x'} p(y \mid x')\, "
+    r"p(x')}$; the denominator is the evidence $p(y)$, a normalising constant. "
+    r"<b>Conditional independence</b>: $A \perp B \mid C \Leftrightarrow P(A, B \mid C) = "
+    r"P(A \mid C)\, P(B \mid C)$, equivalently $P(A \mid B, C) = P(A \mid C)$ wherever "
+    r"$P(B, C) > 0$. "
+    r"(The course text prints Bayes' rule with $p(x \mid y)$ in the numerator and the second "
+    "form of conditional independence as a sum; the lines above are the standard statements.)"
 )
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "network": """\
+from bayesmin.models import bayes_net
+
+# The DAG drawn above: each node and its parents.
+parents = dict(bayes_net.NETWORK.parents)
+""",
+    "explaining-away": """\
+from bayesmin.models import bayes_net
+
+samples = bayes_net.sample_joint(0, 20_000)
+evidence = [{}, {"WetGrass": 1}, {"WetGrass": 1, "Rain": 1}, {"WetGrass": 1, "Rain": 0}]
+exact = [float(bayes_net.query("Sprinkler", e)[1]) for e in evidence]
+mc = [bayes_net.monte_carlo_query("Sprinkler", e, samples) for e in evidence]
+estimates = [(float(m["estimate"].iloc[1]), float(m["se"].iloc[1])) for m in mc]
+""",
+}
 
 
 def _label(target: str, evidence: Mapping[str, int], value: int = 1) -> str:
@@ -211,7 +230,9 @@ def build(section: Section, ctx: Context) -> None:
         "& Norvig 2010, fig. 14.12); every node is binary, 1 meaning true. The joint "
         "distribution is the product of one CPT entry per node."
     )
-    section.figure(dag_figure(network), "network", "The DAG of the network.")
+    section.figure(
+        dag_figure(network), "network", "The DAG of the network.", code=SNIPPETS["network"]
+    )
     for node in network.nodes:
         given = f" | {', '.join(node.parents)}" if node.parents else ""
         section.table(cpt_table(node), f"P({node.name}{given})", digits=3)
@@ -220,11 +241,12 @@ def build(section: Section, ctx: Context) -> None:
     numerator = bayes_net.query("Rain", {"WetGrass": 1}, normalize=False)
     evidence_p = float(numerator.sum())
     section.text(
-        "By hand, with the rules above: P(Rain=1, WetGrass=1) = Σ_c Σ_s P(c) P(s | c) "
-        f"P(Rain=1 | c) P(WetGrass=1 | s, Rain=1) = {numerator[1]:.4f} (product rule inside, "
-        f"sum rule over the hidden Cloudy and Sprinkler); P(WetGrass=1) = {evidence_p:.4f} "
-        "(sum rule over Rain as well); Bayes' rule gives P(Rain=1 | WetGrass=1) = "
-        f"{numerator[1]:.4f} / {evidence_p:.4f} = {numerator[1] / evidence_p:.4f}."
+        r"By hand, with the rules above (R: Rain, W: WetGrass): $P(R{=}1, W{=}1) = \sum_c "
+        r"\sum_s P(c)\, P(s \mid c)\, P(R{=}1 \mid c)\, P(W{=}1 \mid s, R{=}1) = "
+        f"{numerator[1]:.4f}$ (product rule inside, sum rule over the hidden Cloudy and "
+        f"Sprinkler); $P(W{{=}}1) = {evidence_p:.4f}$ (sum rule over Rain as well); Bayes' "
+        r"rule gives $P(R{=}1 \mid W{=}1) = "
+        f"{numerator[1]:.4f} / {evidence_p:.4f} = {numerator[1] / evidence_p:.4f}$."
     )
     ctx.progress(f"{n_samples} ancestral samples")
     samples = bayes_net.sample_joint(ctx.seed, n_samples)
@@ -236,7 +258,8 @@ def build(section: Section, ctx: Context) -> None:
         "the same network as a NumPyro program, latent sites summed out by NumPyro's "
         f"enumeration (float32); Monte Carlo: rejection sampling from {n_samples:,} "
         "ancestral samples, keeping those that match the evidence (accepted), with its "
-        "binomial standard error; z = (Monte Carlo − exact) / se, mostly within ±2.",
+        r"binomial standard error; $z = (\text{Monte Carlo} - \text{exact}) / \mathrm{se}$, "
+        r"mostly within $\pm 2$.",
         digits=4,
     )
     s_w = queries.loc[_label("Sprinkler", {"WetGrass": 1}), "exact"]
@@ -252,7 +275,8 @@ def build(section: Section, ctx: Context) -> None:
         explaining_away_figure(queries),
         "explaining-away",
         "Bars: exact probabilities (grey: no evidence; blue: WetGrass=1; red: WetGrass=1 and "
-        "the other cause observed). Points: Monte Carlo estimates ± 2 se.",
+        r"the other cause observed). Points: Monte Carlo estimates $\pm 2$ se.",
+        code=SNIPPETS["explaining-away"],
     )
 
     section.heading3("Conditional independence: the graph against the data")
@@ -262,7 +286,7 @@ def build(section: Section, ctx: Context) -> None:
     section.table(
         shown,
         f"Every pair of nodes given every subset of the others, on the {n_samples:,} samples; "
-        f"G-test of conditional independence, level α = {ALPHA}.",
+        rf"G-test of conditional independence, level $\alpha = {ALPHA}$.",
         digits=3,
     )
     n_sep = int(table["d_separated"].sum())
@@ -270,11 +294,11 @@ def build(section: Section, ctx: Context) -> None:
     section.text(
         "How to read it: d_separated says whether the graph alone implies the statement "
         "(every path between the two nodes is blocked by the conditioning set), so it holds "
-        "for any CPT numbers. The G-test asks the samples: p_value > α means the data show no "
+        "for any CPT numbers. The G-test asks the samples: $p > \alpha$ means the data show no "
         "dependence. agrees is true when both give the same answer. Here "
         f"{n_sep} of {len(table)} statements are d-separated and {n_agree} of {len(table)} "
-        f"rows agree. A true independence is rejected with probability α, so with α = "
-        f"{ALPHA} an occasional disagreement on a d-separated row is chance, while a "
+        r"rows agree. A true independence is rejected with probability $\alpha$, so with "
+        f"$\\alpha = {ALPHA}$ an occasional disagreement on a d-separated row is chance, while a "
         "d-connected row with a large p-value would mean the CPTs happen to cancel a path "
         "(an unfaithful distribution) or too few samples."
     )

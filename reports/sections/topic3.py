@@ -33,13 +33,15 @@ COMPARE_MODEL = "gamma_poisson"
 
 _INTRO = (
     "A prior is <b>conjugate</b> to a likelihood when the posterior stays in the prior's "
-    "family: <code>p(θ | X) ∝ p(X | θ) p(θ)</code> then only changes the family's "
-    "parameters, and the normalising constant <code>∫ p(X | θ) p(θ) dθ</code> — the hard "
-    "part of Bayes' rule — is known in closed form. That makes <b>full Bayesian "
-    "inference</b> exact: the whole posterior, not a point estimate, and the posterior "
-    "predictive <code>p(x_new | X) = ∫ p(x_new | θ) p(θ | X) dθ</code>, also in closed "
-    "form. Updating with N observations at once equals N one-observation updates in "
-    "sequence (the course's Beta(α + x, β + n − x) and Gamma(α + x, β + 1)). Below, each "
+    r"family: $p(\theta \mid X) \propto p(X \mid \theta)\, p(\theta)$ then only changes "
+    r"the family's parameters, and the normalising constant $\int p(X \mid \theta)\, "
+    r"p(\theta)\, d\theta$ — the hard part of Bayes' rule — is known in closed form. That "
+    "makes <b>full Bayesian inference</b> exact: the whole posterior, not a point estimate, "
+    r"and the posterior predictive $p(x_{\text{new}} \mid X) = \int p(x_{\text{new}} \mid "
+    r"\theta)\, p(\theta \mid X)\, d\theta$, also in closed form. Updating with $N$ "
+    r"observations at once equals $N$ one-observation updates in sequence (the course's "
+    r"$\mathrm{Beta}(\alpha + x, \beta + n - x)$ and $\mathrm{Gamma}(\alpha + x, \beta + 1)$)."
+    " Below, each "
     "pair on simulated data; NUTS is run on the same declarative model and checked against "
     "the exact answer."
 )
@@ -132,9 +134,9 @@ PAIRS: dict[str, Pair] = {
             name="beta_binomial",
             symbol="θ",
             update=(
-                "<code>θ ~ Beta(a, b)</code>, <code>kᵢ ~ Bin(nᵢ, θ)</code> ⇒ "
-                "<code>θ | k ~ Beta(a + Σkᵢ, b + Σ(nᵢ − kᵢ))</code>; predictive "
-                "<code>BetaBinomial(n_new, a′, b′)</code>."
+                r"$\theta \sim \mathrm{Beta}(a, b)$, $k_i \sim \mathrm{Bin}(n_i, \theta)$ "
+                r"$\Rightarrow$ $\theta \mid k \sim \mathrm{Beta}(a + \sum_i k_i, b + \sum_i "
+                r"(n_i - k_i))$; predictive $\mathrm{BetaBinomial}(n_{\text{new}}, a', b')$."
             ),
             n_obs=lambda d: len(d["successes"]),
             posterior=_bb_posterior,
@@ -148,9 +150,10 @@ PAIRS: dict[str, Pair] = {
             name="gamma_poisson",
             symbol="λ",
             update=(
-                "<code>λ ~ Gamma(a, rate b)</code>, <code>yᵢ ~ Poisson(λ)</code> ⇒ "
-                "<code>λ | y ~ Gamma(a + Σyᵢ, b + N)</code>; predictive "
-                "<code>NegBin(r = a′, p = b′ / (b′ + 1))</code>."
+                r"$\lambda \sim \mathrm{Gamma}(a, b)$ (rate $b$), $y_i \sim "
+                r"\mathrm{Poisson}(\lambda)$ $\Rightarrow$ $\lambda \mid y \sim "
+                r"\mathrm{Gamma}(a + \sum_i y_i, b + N)$; predictive $\mathrm{NegBin}(r = a', "
+                r"p = b' / (b' + 1))$."
             ),
             n_obs=lambda d: len(d["counts"]),
             posterior=_gp_posterior,
@@ -164,10 +167,11 @@ PAIRS: dict[str, Pair] = {
             name="normal_normal",
             symbol="μ",
             update=(
-                "<code>μ ~ N(μ₀, τ₀²)</code>, <code>yᵢ ~ N(μ, σ²)</code> with σ known ⇒ "
-                "<code>μ | y ~ N(μ_N, τ_N²)</code>, <code>1/τ_N² = 1/τ₀² + N/σ²</code>, "
-                "<code>μ_N = τ_N² (μ₀/τ₀² + Σyᵢ/σ²)</code> — precisions add, the mean is "
-                "precision-weighted; predictive <code>N(μ_N, τ_N² + σ²)</code>."
+                r"$\mu \sim \mathcal{N}(\mu_0, \tau_0^2)$, $y_i \sim \mathcal{N}(\mu, "
+                r"\sigma^2)$ with $\sigma$ known $\Rightarrow$ $\mu \mid y \sim \mathcal{N}"
+                r"(\mu_N, \tau_N^2)$, $1/\tau_N^2 = 1/\tau_0^2 + N/\sigma^2$, $\mu_N = \tau_N^2 "
+                r"(\mu_0/\tau_0^2 + \sum_i y_i/\sigma^2)$ — precisions add, the mean is "
+                r"precision-weighted; predictive $\mathcal{N}(\mu_N, \tau_N^2 + \sigma^2)$."
             ),
             n_obs=lambda d: len(d["y"]),
             posterior=_nn_posterior,
@@ -182,6 +186,96 @@ PAIRS: dict[str, Pair] = {
 
 
 # ------------------------------------------------------------------------ figures
+
+# LaTeX of each pair's parameter symbol.
+_TEX = {"θ": r"\theta", "λ": r"\lambda", "μ": r"\mu"}
+
+# The closed-form update and predictive of each pair, as the snippets spell them.
+_SNIPPET_PARTS = {
+    "beta_binomial": (
+        'conjugate.beta_binomial_update(data["a"], data["b"], data["successes"][:n], '
+        'data["trials"][:n])',
+        'conjugate.beta_binomial_predictive(*post, int(data["trials"][0]))',
+        'rng.binomial(int(data["trials"][0]), draws)',
+    ),
+    "gamma_poisson": (
+        'conjugate.gamma_poisson_update(data["a"], data["b"], data["counts"][:n])',
+        "conjugate.gamma_poisson_predictive(*post)",
+        "rng.poisson(draws)",
+    ),
+    "normal_normal": (
+        'conjugate.normal_normal_update(data["mu0"], data["tau0"], data["sigma"], data["y"][:n])',
+        'conjugate.normal_normal_predictive(*post, data["sigma"])',
+        'rng.normal(draws, data["sigma"])',
+    ),
+}
+_N_OBS = {"beta_binomial": "successes", "gamma_poisson": "counts", "normal_normal": "y"}
+
+
+def _pair_snippets(name: str) -> dict[str, str]:
+    update, predictive, predict = _SNIPPET_PARTS[name]
+    head = (
+        "from bayesmin import get\n"
+        "from bayesmin.models import conjugate\n\n"
+        f'spec = get("{name}")\n'
+        "data = spec.simulate(0)\n"
+        f'n_all = len(data["{_N_OBS[name]}"])\n'
+    )
+    sample = (
+        "import bayesmin\n"
+        "from bayesmin import get\n\n"
+        f'spec = get("{name}")\n'
+        "data = spec.simulate(0)\n"
+        'idata = bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2,\n'
+        "                        progress=False)\n"
+    )
+    return {
+        f"{name}-update": head + f"n = n_all\nposterior = {update}  # closed-form update\n",
+        f"{name}-sequential": head
+        + f"posteriors = {{n: {update} for n in (0, 1, 2, 5, 10, n_all) if n <= n_all}}\n",
+        f"{name}-nuts": sample
+        + "z = bayesmin.diagnostics.z_scores(idata, spec.exact(data))  # bias in MCSE units\n",
+        f"{name}-predictive": "import numpy as np\n"
+        + sample.replace(
+            "from bayesmin import get\n",
+            "from bayesmin import get\nfrom bayesmin.models import conjugate\n",
+        )
+        + "draws = idata.posterior[spec.params[0]].values.ravel()\n"
+        + f'n = n_all = len(data["{_N_OBS[name]}"])\n'
+        + f"post = {update}\n"
+        + f"closed = {predictive}  # scipy distribution\n"
+        + "rng = np.random.default_rng(0)\n"
+        + f"new = {predict}  # one new observation per draw\n",
+    }
+
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS: dict[str, str] = {
+    **{k: v for name in PAIRS for k, v in _pair_snippets(name).items()},
+    "compare-ess-per-second": """\
+import bayesmin
+from bayesmin import get
+
+spec = get("gamma_poisson")
+data = spec.simulate(0)
+runs = {
+    sampler: bayesmin.sample(spec, sampler, data=data, draws=500, tune=500, chains=2,
+                             progress=False)
+    for sampler in ("nuts:numpyro", "nuts:pymc")
+}
+table = bayesmin.compare(runs, spec.exact(data))
+ess_per_second = table["ess_bulk_per_second"]
+""",
+    "compare-trace": """\
+import arviz as az
+import bayesmin
+
+spec = bayesmin.get("gamma_poisson")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2, progress=False)
+summary = az.summary(idata)  # the rank bars and density are az.plot_trace(idata, kind="rank_bars")
+""",
+}
 
 
 def _grid(pair: Pair, dists, n: int = 1500) -> np.ndarray:
@@ -263,34 +357,37 @@ def _data_line(name: str, data: Mapping[str, Any]) -> str:
         k, n = data["successes"], data["trials"]
         return (
             f"Data: {len(k)} binomial observations of {int(n[0])} trials each, "
-            f"Σk = {int(k.sum())} of Σn = {int(n.sum())}; prior a = {data['a']:g}, "
-            f"b = {data['b']:g}."
+            rf"$\sum k_i = {int(k.sum())}$ of $\sum n_i = {int(n.sum())}$; prior "
+            f"$a = {data['a']:g}$, $b = {data['b']:g}$."
         )
     if name == "gamma_poisson":
         y = data["counts"]
         return (
-            f"Data: N = {len(y)} counts, Σy = {int(y.sum())} (mean {y.mean():.2f}); prior "
-            f"a = {data['a']:g}, rate b = {data['b']:g}."
+            rf"Data: $N = {len(y)}$ counts, $\sum y_i = {int(y.sum())}$ (mean {y.mean():.2f});"
+            f" prior $a = {data['a']:g}$, rate $b = {data['b']:g}$."
         )
     y = data["y"]
     return (
-        f"Data: N = {len(y)} observations, mean {y.mean():.3f}, known σ = {data['sigma']:g}; "
-        f"prior μ₀ = {data['mu0']:g}, τ₀ = {data['tau0']:g}."
+        f"Data: $N = {len(y)}$ observations, mean {y.mean():.3f}, known "
+        rf"$\sigma = {data['sigma']:g}$; prior $\mu_0 = {data['mu0']:g}$, "
+        rf"$\tau_0 = {data['tau0']:g}$."
     )
 
 
 def _posterior_line(pair: Pair, data: Mapping[str, Any]) -> str:
     post = pair.posterior(data, pair.n_obs(data))
-    family = {"beta": "Beta", "gamma": "Gamma", "norm": "N"}[post.dist.name]
-    if family == "Gamma":
-        args = f"{post.args[0]:g}, rate {1.0 / post.kwds['scale']:g}"
-    elif family == "N":
-        args = f"{post.args[0]:.4f}, {post.args[1]:.4f}²"
+    family = {"beta": r"\mathrm{Beta}", "gamma": r"\mathrm{Gamma}", "norm": r"\mathcal{N}"}[
+        post.dist.name
+    ]
+    if post.dist.name == "gamma":
+        args = f"{post.args[0]:g}, {1.0 / post.kwds['scale']:g}"  # shape, rate
+    elif post.dist.name == "norm":
+        args = f"{post.args[0]:.4f}, {post.args[1]:.4f}^2"
     else:
         args = ", ".join(f"{a:g}" for a in post.args)
     return (
-        f"Posterior: {pair.symbol} | data ~ {family}({args}), mean {post.mean():.4f}, "
-        f"sd {post.std():.4f}."
+        rf"Posterior: ${_TEX[pair.symbol]} \mid \text{{data}} \sim {family}({args})$, mean "
+        f"{post.mean():.4f}, sd {post.std():.4f}."
     )
 
 
@@ -304,21 +401,24 @@ def _one_model(section: Section, ctx: Context, pair: Pair):
     section.figure(
         update_figure(pair, data),
         f"{pair.name}-update",
-        f"Prior, likelihood of all the data as a function of {pair.symbol} (normalised to "
+        f"Prior, likelihood of all the data as a function of ${_TEX[pair.symbol]}$ (normalised to "
         "integrate to one), and the closed-form posterior; the dotted line is Bayes' rule "
         "done numerically on a grid and lies on the closed form.",
+        code=SNIPPETS[f"{pair.name}-update"],
     )
     section.figure(
         sequential_figure(pair, data),
         f"{pair.name}-sequential",
         "Sequential updating: each posterior is the prior for the next observation; the "
         "density narrows as observations accumulate.",
+        code=SNIPPETS[f"{pair.name}-sequential"],
     )
     idata = ctx.sample(spec, "nuts:numpyro", data=data)
     section.figure(
         figures.posterior_vs_exact({"nuts:numpyro": idata}, exact),
         f"{pair.name}-nuts",
         "NumPyro NUTS draws (histogram) against the exact posterior density (black).",
+        code=SNIPPETS[f"{pair.name}-nuts"],
     )
     z = diagnostics.z_scores(idata, exact)
     section.table(
@@ -334,7 +434,8 @@ def _one_model(section: Section, ctx: Context, pair: Pair):
         f"{pair.name}-predictive",
         f"Posterior predictive: closed form ({closed.dist.name}, mean {closed.mean():.3f}, sd "
         f"{closed.std():.3f}) against one new observation simulated from each of the "
-        f"{draws.size} NUTS draws of {pair.symbol}.",
+        f"{draws.size} NUTS draws of ${_TEX[pair.symbol]}$.",
+        code=SNIPPETS[f"{pair.name}-predictive"],
     )
     return spec, data, exact, idata
 
@@ -370,9 +471,9 @@ def build(section: Section, ctx: Context) -> None:
     section.html(verdict_list(table, failures, **VERDICT))
     compile_s, sampling_s = table["compile_seconds"], table["sampling_seconds"]
     section.text(
-        f"Verdict (diagnostics.verdict): max |z| < {diagnostics.Z_MAX:g} against the exact "
-        f"posterior, R-hat ≤ {diagnostics.RHAT_MAX} and no divergences. These short runs are "
-        f"not held to bulk ESS ≥ {diagnostics.ESS_MIN} (Vehtari et al. 2021's bound for an "
+        rf"Verdict (diagnostics.verdict): $\max |z| < {diagnostics.Z_MAX:g}$ against the exact "
+        rf"posterior, $\hat R \le {diagnostics.RHAT_MAX}$ and no divergences. These short "
+        rf"runs are not held to bulk $\mathrm{{ESS}} \ge {diagnostics.ESS_MIN}$ (Vehtari et al. 2021's bound for an "
         "analysis): z is already in units of the MCSE, which the ESS sets. With "
         f"{ctx.profile.chains} chains × {ctx.profile.draws} draws R-hat "
         "is itself noisy at the 0.01 level, so a correct sampler can miss the R-hat bound on "
@@ -385,10 +486,12 @@ def build(section: Section, ctx: Context) -> None:
         figures.ess_per_second_bars(table),
         f"{COMPARE_MODEL}-ess-per-second",
         "Worst bulk ESS per second of sampling, and per second including compilation.",
+        code=SNIPPETS["compare-ess-per-second"],
     )
     first = next(iter(runs))
     section.figure(
         figures.trace_plot(runs[first]),
         f"{COMPARE_MODEL}-trace",
         f"Rank bars and density of the {first} run.",
+        code=SNIPPETS["compare-trace"],
     )

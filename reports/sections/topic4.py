@@ -30,30 +30,67 @@ NOISE_SD = 0.1
 X_TEST = np.linspace(-10.0, 10.0, 1000)[:, None]
 
 _INTRO = (
-    "One regularisation constant α shrinks every weight alike, so the weights of useless "
-    "features fit the noise as freely as the useful ones. <b>Automatic relevance "
-    "determination</b> gives each weight its own prior precision: <code>t = Φw + ε</code>, "
-    "<code>ε ~ N(0, β<sup>−1</sup>I)</code>, <code>w<sub>i</sub> ~ N(0, "
-    "α<sub>i</sub><sup>−1</sup>)</code>. The <b>relevance vector machine</b> uses a kernel "
-    "centred on each training input as the features, "
-    "<code>Φ = [1, K(X, X)]</code>. It is trained by <b>maximising the evidence</b> "
-    "(type-II maximum likelihood): the weights are integrated out, "
-    "<code>p(t | α, β) = N(t | 0, C)</code> with <code>C = β<sup>−1</sup>I + Φ "
-    "A<sup>−1</sup>Φ<sup>T</sup></code>, and α, β maximise <code>log p(t | α, β) = −½ (N "
-    "log 2π + log|C| + t<sup>T</sup>C<sup>−1</sup>t)</code>. Given them the weight "
-    "posterior is Gaussian, <code>Σ = (A + βΦ<sup>T</sup>Φ)<sup>−1</sup></code>, "
-    "<code>μ = βΣΦ<sup>T</sup>t</code>. Re-estimation (Tipping 2001) iterates "
-    "<code>α<sub>i</sub> ← γ<sub>i</sub>/μ<sub>i</sub><sup>2</sup></code>, "
-    "<code>γ<sub>i</sub> = 1 − α<sub>i</sub>Σ<sub>ii</sub></code>, "
-    "<code>β<sup>−1</sup> ← ‖t − Φμ‖<sup>2</sup>/(N − Σγ<sub>i</sub>)</code>; the fast "
+    r"One regularisation constant $\alpha$ shrinks every weight alike, so the weights of "
+    "useless features fit the noise as freely as the useful ones. <b>Automatic relevance "
+    r"determination</b> gives each weight its own prior precision: $t = \Phi w + "
+    r"\varepsilon$, $\varepsilon \sim \mathcal{N}(0, \beta^{-1} I)$, $w_i \sim \mathcal{N}(0, "
+    r"\alpha_i^{-1})$. The <b>relevance vector machine</b> uses a kernel centred on each "
+    r"training input as the features, $\Phi = [1, K(X, X)]$. It is trained by <b>maximising "
+    "the evidence</b> (type-II maximum likelihood): the weights are integrated out, "
+    r"$p(t \mid \alpha, \beta) = \mathcal{N}(t \mid 0, C)$ with $C = \beta^{-1} I + \Phi "
+    r"A^{-1} \Phi^T$, and $\alpha, \beta$ maximise"
+    r"$$\log p(t \mid \alpha, \beta) = -\frac{1}{2} \left(N \log 2\pi + \log |C| + t^T C^{-1} "
+    r"t\right).$$"
+    r"Given them the weight posterior is Gaussian, $\Sigma = (A + \beta \Phi^T \Phi)^{-1}$, "
+    r"$\mu = \beta \Sigma \Phi^T t$. Re-estimation (Tipping 2001) iterates $\alpha_i "
+    r"\leftarrow \gamma_i / \mu_i^2$, $\gamma_i = 1 - \alpha_i \Sigma_{ii}$, $\beta^{-1} "
+    r"\leftarrow \|t - \Phi \mu\|^2 / (N - \sum_i \gamma_i)$; the fast "
     "method (Tipping &amp; Faul 2003) adds, re-estimates or deletes one basis function per "
-    "step in closed form. Most α<sub>i</sub> go to infinity: those weights are exactly "
+    r"step in closed form. Most $\alpha_i$ go to infinity: those weights are exactly "
     "zero, and the inputs left are the <b>relevance vectors</b> — sparsity, "
-    "interpretability and a predictive variance <code>β<sup>−1</sup> + "
-    "φ(x)<sup>T</sup>Σφ(x)</code> at once. Below: Tipping's sinc problem (100 points, noise "
-    "sd 0.1, Gaussian kernel of width 3), then the same hierarchical model with "
-    "α ~ Gamma, β ~ Gamma sampled by NUTS instead of maximised."
+    r"interpretability and a predictive variance $\beta^{-1} + \phi(x)^T \Sigma \phi(x)$ at "
+    "once. Below: Tipping's sinc problem (100 points, noise sd 0.1, Gaussian kernel of "
+    r"width 3), then the same hierarchical model with $\alpha \sim \mathrm{Gamma}$, $\beta "
+    r"\sim \mathrm{Gamma}$ sampled by NUTS instead of maximised."
 )
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+_SINC = """\
+import numpy as np
+from bayesmin.inference.evidence import RVR
+from bayesmin.models.rvm import SINC_GAMMA, sinc
+
+x = np.linspace(-10.0, 10.0, 100)[:, None]
+t = sinc(x[:, 0]) + np.random.default_rng(0).normal(0.0, 0.1, 100)
+"""
+SNIPPETS = {
+    "sinc-fit": _SINC
+    + """rvr = RVR(kernel="rbf", gamma=SINC_GAMMA, method="fast", max_iter=3000).fit(x, t)
+x_test = np.linspace(-10.0, 10.0, 1000)[:, None]
+mean, sd = rvr.predict(x_test, return_std=True)
+rms = np.sqrt(np.mean((mean - sinc(x_test[:, 0])) ** 2))
+relevance_vectors = x[rvr.relevance_indices_, 0]
+""",
+    "evidence": _SINC
+    + """log_evidence = {
+    method: RVR(kernel="rbf", gamma=SINC_GAMMA, method=method, max_iter=3000)
+    .fit(x, t)
+    .log_evidence_
+    for method in ("fast", "reestimation")
+}
+""",
+    "nuts-vs-type2": """\
+import bayesmin
+from bayesmin.inference.evidence import RVR
+
+spec = bayesmin.get("ard_regression")
+data = spec.simulate(0)
+rvr = RVR(kernel="rbf", gamma=data["gamma"], method="reestimation", max_iter=3000)
+rvr.fit(data["x"], data["t"])  # type-II ML: alpha_, coef_, relevance_indices_
+idata = bayesmin.sample(spec, "nuts", data=data, draws=500, tune=500, chains=2, progress=False)
+w = idata.posterior["w"].values.reshape(-1, data["Phi"].shape[1])
+""",
+}
 
 
 def _sinc_data(seed: int, n: int = N_TIPPING) -> tuple[np.ndarray, np.ndarray]:
@@ -122,12 +159,13 @@ def _sinc_fit(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "sinc-fit",
-        f"RVR (fast method) on {len(t)} noisy points of sin(x)/x, Gaussian kernel "
-        f"exp(−‖x − x'‖²/9). RMS error against the true function on 1,000 test points: "
-        f"{rms:.4f}; {n_rv} relevance vectors (circled) out of {len(t)}; the ±2 sd "
+        rf"RVR (fast method) on {len(t)} noisy points of $\sin(x)/x$, Gaussian kernel "
+        r"$\exp(-\|x - x'\|^2/9)$. RMS error against the true function on 1,000 test points: "
+        f"{rms:.4f}; {n_rv} relevance vectors (circled) out of {len(t)}; the $\\pm 2$ sd "
         f"predictive band covers {coverage:.1%} of fresh noisy targets at the test "
         f"points (nominal 95.4%). Estimated noise sd {np.sqrt(fast.noise_variance_):.3f} "
         f"(true {NOISE_SD}).",
+        code=SNIPPETS["sinc-fit"],
     )
 
     rows = []
@@ -153,11 +191,11 @@ def _sinc_fit(section: Section, ctx: Context) -> None:
     )
     section.table(
         pd.DataFrame(rows).set_index("method"),
-        "The same sinc data three ways. Re-estimation updates every α at once from all "
+        r"The same sinc data three ways. Re-estimation updates every $\alpha_i$ at once from all "
         f"{len(t) + 1} basis functions; the fast method starts from one and adds, "
         "re-estimates or deletes one per iteration. scikit-learn's ARDRegression (the same "
         "ARD model, re-estimation with its own pruning threshold) on the same features "
-        "Φ = [1, K]: its weights with |w| > 10⁻³ are counted. Tipping (2001) reports an "
+        r"$\Phi = [1, K]$: its weights with $|w| > 10^{-3}$ are counted. Tipping (2001) reports an "
         "RMS error of 0.0326 with 6.7 relevance vectors, averaged over many data sets "
         "(one data set here). Times with one BLAS thread.",
         digits=4,
@@ -181,11 +219,12 @@ def _sinc_fit(section: Section, ctx: Context) -> None:
         fig,
         "evidence",
         "The log evidence at every iteration of both optimisers (fast: one basis function "
-        "added, re-estimated or deleted per step, then the noise; re-estimation: all α and "
-        "β at once, with pruning) — never decreasing: "
+        "added, re-estimated or deleted per step, then the noise; re-estimation: all "
+        r"$\alpha_i$ and $\beta$ at once, with pruning) — never decreasing: "
         f"{'yes' if ok else 'NO'}. Final log evidence: "
         + ", ".join(f"{m} {f.log_evidence_[-1]:.2f}" for m, (f, _) in fits.items())
         + ".",
+        code=SNIPPETS["evidence"],
     )
 
 
@@ -272,17 +311,20 @@ def _nuts_vs_type2(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "nuts-vs-type2",
-        f"The model of models/rvm.py on {len(data['t'])} sinc points (α ~ Gamma({data['a']:g}, "
-        f"{data['b']:g}), β ~ Gamma({data['c']:g}, {data['d']:g}), non-centred w = z/√α), "
+        f"The model of models/rvm.py on {len(data['t'])} sinc points "
+        rf"($\alpha_i \sim \mathrm{{Gamma}}({data['a']:g}, {data['b']:g})$, "
+        rf"$\beta \sim \mathrm{{Gamma}}({data['c']:g}, {data['d']:g})$, non-centred "
+        r"$w_i = z_i / \sqrt{\alpha_i}$), "
         f"sampled by NUTS ({divergences} divergent transitions), against type-II ML "
         f"(re-estimation: {int((~pruned).sum())} of {m} basis functions kept). Top: the "
-        "weights. Full Bayes does not prune: it averages over α, and spreads the peak's "
+        "weights. Full Bayes does not prune: it averages over $\\alpha$, and spreads the peak's "
         "weight over neighbouring, nearly collinear kernels, so single weights differ while "
-        "the functions agree (bottom). Middle: log α — an unneeded weight's posterior sits "
-        f"near the hyperprior's mode (log a/b = {np.log(data['a'] / data['b']):.1f}), where "
-        "type-II sends α to ∞ (triangles). "
-        f"Bottom: RMS error against sin(x)/x, NUTS {rms_nuts:.4f}, type-II {rms_rvr:.4f}; "
+        "the functions agree (bottom). Middle: $\\log \\alpha_i$ — an unneeded weight's posterior sits "
+        rf"near the hyperprior's mode ($\log a/b = {np.log(data['a'] / data['b']):.1f}$), "
+        r"where type-II sends $\alpha_i$ to $\infty$ (triangles). "
+        f"Bottom: RMS error against $\\sin(x)/x$, NUTS {rms_nuts:.4f}, type-II {rms_rvr:.4f}; "
         f"the largest gap between the two means is {gap:.2f} type-II predictive sd.",
+        code=SNIPPETS["nuts-vs-type2"],
     )
 
     keep = np.flatnonzero(~pruned)
@@ -299,7 +341,7 @@ def _nuts_vs_type2(section: Section, ctx: Context) -> None:
     section.table(
         table,
         "The weights type-II ML keeps, beside their NUTS posterior. Noise sd: type-II "
-        f"{np.sqrt(rvr.noise_variance_):.4f}, NUTS {noise.mean():.4f} ± {noise.std():.4f} "
+        f"{np.sqrt(rvr.noise_variance_):.4f}, NUTS {noise.mean():.4f} $\\pm$ {noise.std():.4f} "
         f"(true {NOISE_SD}).",
         digits=3,
     )

@@ -33,21 +33,97 @@ from ..html import Section
 
 __all__ = ["build"]
 
+
+# The regression with features 1, x, x^2 (strongly correlated weights) of the VI figures.
+_CORRELATED = """\
+import numpy as np
+import bayesmin
+from bayesmin.models import linear_regression as lr
+
+rng = np.random.default_rng(0)
+x = rng.uniform(0.0, 1.0, 30)
+X = lr.polynomial_features(x, 2)  # features 1, x, x^2
+t = X @ np.array([0.5, -1.0, 2.0]) + rng.normal(0.0, 0.2, x.size)
+data = lr.regression_data(X, t, alpha=1.0, beta=25.0)
+spec = bayesmin.get("linear_regression")
+"""
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "forward-reverse": """\
+from bayesmin import get
+from bayesmin.inference.kl_fit import forward_kl_fit, reverse_kl_fits
+
+# 1-D: two full-rank ADVI runs (reverse KL) from two starts, and moment matching (forward)
+data = get("bimodal").simulate(0)
+reverse = reverse_kl_fits("bimodal", [[-0.5], [0.5]], data=data, seed=0)
+forward = forward_kl_fit("bimodal", data=data)
+means = [fit.mean[0] for fit in reverse], forward.mean[0]
+# 2-D
+spec = get("bimodal_2d")
+data2 = spec.simulate(0)
+reverse2 = reverse_kl_fits(spec, [[-1.0, -0.5], [1.0, 0.5]], data=data2, seed=0)
+forward2 = forward_kl_fit(spec, data=data2)  # .mean, .cov: the ellipses
+""",
+    "kl-landscape": """\
+import numpy as np
+from bayesmin import get
+from bayesmin.diagnostics.kl import kl_landscape
+from bayesmin.models.targets import mixture_from_data
+
+data = get("bimodal").simulate(0)
+p = mixture_from_data(data).marginal(0)  # the target, in closed form
+sd = float(data["scales"][0])  # q = N(m, sd^2), sd fixed to a mode's
+grid = np.linspace(-12.0, 12.0, 12_001)
+means = np.linspace(-4.0, 4.0, 321)
+reverse, forward = kl_landscape(p.logpdf(grid), grid, means, sd)  # KL(q_m || p), KL(p || q_m)
+""",
+    "vi-marginals": _CORRELATED
+    + """runs = {m: bayesmin.sample(spec, m, data=data, draws=500, tune=500, chains=2, seed=0,
+                           progress=False) for m in ("advi", "fullrank_advi", "nuts:pymc")}
+exact = spec.exact(data)["w"]  # exact.marginals[j]: the black curves
+q = {}  # each ADVI fit's Gaussian q(w) = N(mean, L L^T)
+for m in ("advi", "fullrank_advi"):
+    mean = np.ravel(runs[m].posterior.attrs["vi_mean"])
+    L = np.reshape(runs[m].posterior.attrs["vi_scale_tril"], (mean.size, mean.size))
+    q[m] = (mean, L @ L.T)
+""",
+    "elbo": _CORRELATED
+    + """from bayesmin.diagnostics.kl import kl_q_exact
+from bayesmin.inference.kl_fit import elbo_estimate
+
+log_px = lr.log_evidence(X, t, 1.0, 25.0)  # log p(X), closed form
+checks = {}
+for m in ("advi", "fullrank_advi"):
+    idata = bayesmin.sample(spec, m, data=data, draws=500, tune=500, chains=2, seed=0,
+                            progress=False)
+    mean = np.ravel(idata.posterior.attrs["vi_mean"])
+    L = np.reshape(idata.posterior.attrs["vi_scale_tril"], (mean.size, mean.size))
+    # the plotted trace: the stored one plus 0.5 d (1 + log 2 pi), d = 3 weights
+    trace = np.asarray(idata.posterior.attrs["elbo"]) + 0.5 * mean.size * (1 + np.log(2 * np.pi))
+    elbo, se = elbo_estimate("linear_regression", mean, L @ L.T, data=data, n=20_000, seed=0)
+    kl = kl_q_exact(idata, spec, data, seed=0).value
+    checks[m] = (log_px - elbo, se, kl)  # log p(X) - ELBO should equal KL(q || exact)
+""",
+}
+
 MODE_TOL = 0.2  # a reverse fit "sits on a mode" when its mean is this close to one, in mode sds
 _INTRO = (
-    "The <b>Kullback–Leibler divergence</b> <code>KL(p ‖ q) = ∫ p(x) log p(x)/q(x) dx</code> "
-    "measures how far q is from p: <code>KL(p ‖ q) ≥ 0</code>, with equality only when "
-    "p = q (Gibbs' inequality), but it is not a distance — <code>KL(p ‖ q) ≠ KL(q ‖ p)</code> "
-    "in general. To approximate an intractable posterior p(θ | X) by a simple q(θ), "
-    "variational inference minimises the <b>reverse</b> divergence "
-    "<code>KL(q ‖ p(θ | X))</code>, because it needs only the unnormalised joint: "
-    "<code>log p(X) = ELBO(q) + KL(q ‖ p(θ | X))</code> with "
-    "<code>ELBO(q) = E<sub>q</sub> log p(X, θ) − E<sub>q</sub> log q(θ)</code>, so raising "
-    "the ELBO lowers the KL by the same amount. ADVI does it by stochastic gradients with "
-    "θ = μ + Lε, ε ~ N(0, I) (the reparameterisation trick). The <b>forward</b> divergence "
-    "<code>KL(p ‖ q)</code> is what expectation propagation projects with; over Gaussians "
-    "its minimiser matches p's mean and covariance. The two directions disagree most on a "
-    "multimodal p: reverse KL is mode-seeking, forward KL mass-covering."
+    r"The <b>Kullback–Leibler divergence</b> $\mathrm{KL}(p \| q) = \int p(x) \log "
+    r"\frac{p(x)}{q(x)} dx$ measures how far $q$ is from $p$: $\mathrm{KL}(p \| q) \geq 0$, "
+    r"with equality only when $p = q$ (Gibbs' inequality), but it is not a distance — "
+    r"$\mathrm{KL}(p \| q) \neq \mathrm{KL}(q \| p)$ in general. To approximate an "
+    r"intractable posterior $p(\theta \mid X)$ by a simple $q(\theta)$, variational inference "
+    r"minimises the <b>reverse</b> divergence $\mathrm{KL}(q(\theta) \| p(\theta \mid X))$, "
+    "because it needs only the unnormalised joint:"
+    r"$$\log p(X) = \mathcal{L}(q) + \mathrm{KL}(q(\theta) \| p(\theta \mid X)), \qquad "
+    r"\mathcal{L}(q) = \mathbb{E}_q \log p(X, \theta) - \mathbb{E}_q \log q(\theta),$$"
+    r"so raising the ELBO $\mathcal{L}(q)$ lowers the KL by the same amount. ADVI does it by "
+    r"stochastic gradients with $\theta = \mu + L\varepsilon$, $\varepsilon \sim "
+    r"\mathcal{N}(0, I)$ (the reparameterisation trick). The <b>forward</b> divergence "
+    r"$\mathrm{KL}(p \| q)$ is what expectation propagation projects with; over Gaussians "
+    r"its minimiser matches $p$'s mean and covariance. The two directions disagree most on "
+    r"a multimodal $p$: reverse KL is mode-seeking, forward KL mass-covering."
 )
 
 
@@ -91,9 +167,10 @@ def _kl_table(section: Section, ctx: Context) -> None:
     )
     section.table(
         table,
-        "Closed forms against Monte Carlo (20,000 draws of the first argument, z = "
-        f"(estimate − closed form) / se): all within 4 se: {_yes(worst < 4)} (worst |z| = "
-        f"{worst:.2f}). Both directions differ for every pair (asymmetry): {_yes(asym)}.",
+        "Closed forms against Monte Carlo (20,000 draws of the first argument, "
+        r"$z = (\text{estimate} - \text{closed form}) / \text{se}$): all within 4 se: "
+        f"{_yes(worst < 4)} (worst $|z| = {worst:.2f}$)."
+        f" Both directions differ for every pair (asymmetry): {_yes(asym)}.",
         digits=4,
     )
 
@@ -158,8 +235,9 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "forward-reverse",
-        "Full-rank ADVI (reverse KL) from two starts (dotted lines) and the moment-matched "
-        "Gaussian (forward KL). Reverse fits sit on a mode (mean within "
+        r"Full-rank ADVI (reverse $\mathrm{KL}(q \| p)$) from two starts (dotted lines) and "
+        r"the moment-matched Gaussian (forward $\mathrm{KL}(p \| q)$). Reverse fits sit on a "
+        "mode (mean within "
         f"{MODE_TOL:g} mode sd): {_yes(all(on_mode))} — means "
         f"{reverse[0].mean[0]:+.3f} and {reverse[1].mean[0]:+.3f}, sds "
         f"{reverse[0].sd[0]:.3f} and {reverse[1].sd[0]:.3f} (each mode's sd is "
@@ -168,6 +246,7 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
         f"(mean {forward.mean[0]:+.3f}, sd {forward.sd[0]:.3f}). In 2-D, each reverse fit "
         f"sits on a blob: {_yes(on_blob)}; the forward fit's ellipse covers both and is "
         "centred where p has almost no mass.",
+        code=SNIPPETS["forward-reverse"],
     )
 
     ctx.progress("KL landscape")
@@ -189,11 +268,13 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "kl-landscape",
-        f"Both objectives as functions of q's mean at q's sd fixed to a mode's ({mode_sd:g}), "
-        "by quadrature. Reverse KL has two local minima, at the modes: "
+        rf"Both objectives as functions of the mean $m$ of $q_m = \mathcal{{N}}(m, "
+        rf"{mode_sd:g}^2)$, $q$'s sd fixed to a mode's, by quadrature. Reverse KL has two "
+        "local minima, at the modes: "
         f"{_yes(two_minima)} ({', '.join(f'{m:+.2f}' for m in local_means)}); forward KL "
         f"one, at the mixture mean: {_yes(abs(fwd_min - p.mean()) < 0.05)} "
         f"({fwd_min:+.2f}). Gradient descent on the reverse KL ends in the basin it starts in.",
+        code=SNIPPETS["kl-landscape"],
     )
 
 
@@ -254,10 +335,11 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
     fr_ok = 0.85 < fr["sd ratio min"] and fr["sd ratio max"] < 1.15
     section.table(
         table,
-        "KL(q ‖ exact) in closed form where q and the posterior are Gaussian in the same "
-        "space, by Monte Carlo with its standard error where q is log-normal (λ) or "
-        "logit-normal (θ) in the model's space; mean error in exact posterior sds; sd "
-        "ratio = q's (or NUTS') sd / exact sd, from the draws. On the correlated "
+        r"$\mathrm{KL}(q \| \text{exact})$ in closed form where $q$ and the posterior are "
+        r"Gaussian in the same space, by Monte Carlo with its standard error where $q$ is "
+        r"log-normal ($\lambda$) or logit-normal ($\theta$) in the model's space; mean error "
+        r"in exact posterior sds; sd ratio = $q$'s (or NUTS') sd / exact sd, from the draws. "
+        "On the correlated "
         f"regression posterior mean-field ADVI is under-dispersed: {_yes(under)} (sd ratio "
         f"down to {mf['sd ratio min']:.2f}); full-rank ADVI's sds within 15%: {_yes(fr_ok)}.",
         digits=4,
@@ -283,11 +365,12 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "vi-marginals",
-        "Marginals of the regression weights with features 1, x, x² (posterior "
+        "Marginals of the regression weights with features $1, x, x^2$ (posterior "
         "correlations up to "
         f"{np.max(np.abs(ref.cov / np.outer(ref.sd, ref.sd) - np.eye(3))):.2f}): exact, "
-        "NUTS and both ADVI fits. Mean-field q cannot tilt, so reverse KL shrinks it "
+        "NUTS and both ADVI fits. Mean-field $q$ cannot tilt, so reverse KL shrinks it "
         "inside the correlated posterior.",
+        code=SNIPPETS["vi-marginals"],
     )
 
     ctx.progress("ELBO decomposition")
@@ -303,8 +386,9 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
         elbo, se = elbo_estimate(name, m, cov, data=data, n=20_000, seed=ctx.seed)
         kl = table.loc[(corr, method), "KL(q ‖ exact)"]
         ok = abs(log_px - elbo - kl) < 4 * se + 1e-3
-        lines.append(f"{method}: log p(X) − ELBO = {log_px - elbo:.4f} ± {se:.4f}, "
-                     f"KL(q ‖ exact) = {kl:.4f} — equal: {_yes(ok)}")  # fmt: skip
+        lines.append(rf"{method}: $\log p(X) - \mathcal{{L}}(q) = {log_px - elbo:.4f} \pm "
+                     rf"{se:.4f}$, $\mathrm{{KL}}(q \| \text{{exact}}) = {kl:.4f}$ — equal: "
+                     f"{_yes(ok)}")  # fmt: skip
     ax.axhline(log_px, color="k", lw=1, ls="--", label="log p(X) (closed form)")
     ax.set_ylim(log_px - 30, log_px + 5)
     ax.set_xlabel("optimisation step")
@@ -314,9 +398,12 @@ def _vi_vs_nuts(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "elbo",
-        "ELBO traces of both ADVI runs on the correlated regression; the ELBO climbs "
-        "towards log p(X) and stops short by KL(q ‖ p). Checked at the final q (ELBO by "
-        "Monte Carlo, 20,000 draws): " + "; ".join(lines) + ".",
+        r"ELBO traces of both ADVI runs on the correlated regression; the ELBO "
+        r"$\mathcal{L}(q)$ climbs towards $\log p(X)$ and stops short by $\mathrm{KL}(q \| "
+        r"p(\theta \mid X))$. Checked at the final $q$ (ELBO by Monte Carlo, 20,000 draws): "
+        + "; ".join(lines)
+        + ".",
+        code=SNIPPETS["elbo"],
     )
 
 

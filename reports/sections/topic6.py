@@ -24,15 +24,57 @@ from ..html import Section
 
 __all__ = ["build"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+SNIPPETS = {
+    "mixture-fit": """\
+from bayesmin import get
+from bayesmin.inference.em import GaussianMixture
+
+data = get("gaussian_mixture").simulate(0, n=500, k=3, d=2, separation=4.0)
+fit = GaussianMixture(3, n_init=5, random_state=0, tol=1e-6).fit(data["X"])
+bounds = fit.lower_bounds_  # never decreasing
+""",
+    "ppca-map": """\
+from sklearn.datasets import load_digits
+from bayesmin.inference.em import PPCA
+
+X = load_digits().data
+z = PPCA(2).fit(X).transform(X)  # posterior means of z
+""",
+    "ppca-fill": """\
+import numpy as np
+from sklearn.datasets import load_digits
+from bayesmin.inference.em import PPCA
+
+X = load_digits().data
+hidden = np.random.default_rng(0).random(X.shape) < 0.2
+Xm = np.where(hidden, np.nan, X)
+fit = PPCA(10, tol=1e-5).fit(Xm)  # EM with the hidden pixels as latent variables
+""",
+    "glad": """\
+from bayesmin.inference.em import GLAD
+from bayesmin.models import glad as glad_model
+
+df, truth = glad_model.simulate(0, n_tasks=1000, n_workers=40, labels_per_task=5)
+fit = GLAD().fit(df)
+abilities, difficulties = fit.alphas_, fit.betas_
+""",
+}
+
 _INTRO = (
-    "<b>EM</b> maximises the likelihood log p(X | θ) of a model with latent variables Z "
-    "through the lower bound <code>L(q, θ) = E<sub>q</sub> log p(X, Z | θ) − "
-    "E<sub>q</sub> log q(Z) ≤ log p(X | θ)</code>. The <b>E-step</b> maximises L in q: "
-    "q(Z) = p(Z | X, θ), where the bound touches the log-likelihood (the KL gap is 0). "
-    "The <b>M-step</b> maximises L in θ: θ = argmax E<sub>q</sub> log p(X, Z | θ). "
-    "Neither step can lower L, so the bound never decreases — every curve below is "
-    "checked for that. All three models run through one jitted loop over their pure "
-    "E-step, M-step and bound."
+    r"<b>EM</b> maximises the likelihood $\log p(X \mid \theta) \to \max_\theta$ of a model "
+    r"with latent variables $Z$ through the lower bound"
+    r"$$\mathcal{L}(q, \theta) = \int q(Z) \log \frac{p(X, Z \mid \theta)}{q(Z)} dZ = "
+    r"\mathbb{E}_{q} \log p(X, Z \mid \theta) - \mathbb{E}_{q} \log q(Z) \leq \log p(X \mid "
+    r"\theta).$$"
+    r"The <b>E-step</b> maximises $\mathcal{L}$ in $q$: $q(Z) = p(Z \mid X, \theta)$, where "
+    r"the bound touches the log-likelihood (the gap $\mathrm{KL}(q \| p(Z \mid X, \theta))$ "
+    r"is 0). The <b>M-step</b> maximises $\mathcal{L}$ in $\theta$: $\theta^{\text{new}} = "
+    r"\mathrm{argmax}_\theta \mathbb{E}_{Z \sim q(Z)} \log p(X, Z \mid \theta)$. Neither step can "
+    r"lower $\mathcal{L}$, so the bound never decreases — every curve below is checked for "
+    "that. All three models run through one jitted loop over their pure E-step, M-step and "
+    "bound."
 )
 
 
@@ -80,6 +122,7 @@ def _mixtures(section: Section, ctx: Context) -> None:
         "mixture-fit",
         f"Left: three components found by EM (5 restarts). Right: the bound at every "
         f"iteration from a random start — never decreasing: {'yes' if monotone else 'NO'}.",
+        code=SNIPPETS["mixture-fit"],
     )
 
     rows = []
@@ -99,8 +142,8 @@ def _mixtures(section: Section, ctx: Context) -> None:
     best = int(table["BIC (bayesmin)"].idxmin())
     section.table(
         table,
-        f"Choosing K by BIC: the lowest is K = {best} (the data have 3 components). "
-        f"At K = 3, bound {fit.lower_bound_:.6f} here, {theirs.lower_bound_:.6f} with "
+        f"Choosing $K$ by BIC: the lowest is $K = {best}$ (the data have 3 components). "
+        f"At $K = 3$, bound {fit.lower_bound_:.6f} here, {theirs.lower_bound_:.6f} with "
         "scikit-learn.",
         digits=5,
     )
@@ -125,9 +168,9 @@ def _mixtures(section: Section, ctx: Context) -> None:
     ).set_index("component")
     section.table(
         comp,
-        "The same mixture written declaratively (NumPyro, z enumerated) and sampled with "
+        "The same mixture written declaratively (NumPyro, $z$ enumerated) and sampled with "
         "NUTS, beside EM (diagonal covariances, as the declarative model). Label "
-        "switching — K! identical posterior modes — is broken by ordering the components "
+        "switching — $K!$ identical posterior modes — is broken by ordering the components "
         "on their first coordinate; EM's components are sorted the same way.",
         digits=3,
     )
@@ -149,7 +192,14 @@ def _ppca(section: Section, ctx: Context) -> None:
     ax.set_ylabel("E[z₂ | x]")
     ax.set_title("2-D latent map of 1,797 digits (8×8 pixels)")
     fig.tight_layout()
-    section.figure(fig, "ppca-map", "Posterior means of z under PPCA with q = 2.")
+    section.figure(
+        fig,
+        "ppca-map",
+        r"Posterior means $\mathbb{E}[z \mid x]$ under PPCA, $p(x, z \mid \theta) = "
+        r"\mathcal{N}(x \mid \mu + Wz, \sigma^2 I) \, \mathcal{N}(z \mid 0, I)$, with latent "
+        r"dimension $d = 2$.",
+        code=SNIPPETS["ppca-map"],
+    )
 
     rng = np.random.default_rng(ctx.seed)
     hidden = rng.random(X.shape) < 0.2
@@ -158,7 +208,7 @@ def _ppca(section: Section, ctx: Context) -> None:
     filled = fit.impute(Xm)
     colmean = np.where(hidden, np.nanmean(Xm, axis=0)[None, :], Xm)
     rmse = {
-        "PPCA (q = 10), EM with missing values": np.sqrt(np.mean((filled - X)[hidden] ** 2)),
+        "PPCA (d = 10), EM with missing values": np.sqrt(np.mean((filled - X)[hidden] ** 2)),
         "column means": np.sqrt(np.mean((colmean - X)[hidden] ** 2)),
     }
     section.table(
@@ -179,11 +229,16 @@ def _ppca(section: Section, ctx: Context) -> None:
             if j == 0:
                 ax.set_ylabel(title, fontsize=9)
     fig.tight_layout()
-    section.figure(fig, "ppca-fill", "Hidden pixels (white) and their PPCA reconstruction.")
+    section.figure(
+        fig,
+        "ppca-fill",
+        "Hidden pixels (white) and their PPCA reconstruction.",
+        code=SNIPPETS["ppca-fill"],
+    )
     monotone = bool(np.all(np.diff(fit.lower_bounds_) >= -1e-9))
     section.text(
-        f"EM on the incomplete digits: {fit.n_iter_} iterations, σ² = "
-        f"{fit.noise_variance_:.3f}, bound never decreasing: {'yes' if monotone else 'NO'}."
+        f"EM on the incomplete digits: {fit.n_iter_} iterations, $\\sigma^2 = "
+        f"{fit.noise_variance_:.3f}$, bound never decreasing: {'yes' if monotone else 'NO'}."
     )
 
 
@@ -205,13 +260,16 @@ def _glad(section: Section, ctx: Context) -> None:
         return float((labels.reindex(z.index).to_numpy() == z.to_numpy()).mean())
 
     section.text(
-        "Each task i has a true label z<sub>i</sub>; worker j labels it correctly with "
-        "probability σ(α<sub>j</sub> β<sub>i</sub>) — ability α<sub>j</sub> ∈ ℝ (negative: "
-        "adversarial), inverse difficulty β<sub>i</sub> > 0 (Whitehill et al. 2009). The "
-        "E-step is the exact posterior of each z<sub>i</sub>; the M-step maximises "
-        "E<sub>q</sub> log p(l, z | α, β) plus the priors with L-BFGS. (The course writes "
-        "this M-step as a minimisation and σ(α<sub>j</sub>, β<sub>i</sub>) for "
-        "σ(α<sub>j</sub>β<sub>i</sub>); the code does the standard maximisation.)",
+        r"Each task $i$ has a true label $z_i$; worker $j$ labels it ($l_{ij}$) correctly "
+        r"with probability $\sigma(\alpha_j \beta_i)$ — ability $\alpha_j \in \mathbb{R}$ "
+        r"(negative: adversarial), inverse difficulty $\beta_i > 0$ (Whitehill et al. 2009). "
+        r"The E-step is the exact posterior of each $z_i$,"
+        r"$$q_i^*(z_i) \propto p(z_i) \prod_j \sigma(\alpha_j \beta_i)^{[l_{ij} = z_i]} "
+        r"\sigma(-\alpha_j \beta_i)^{[l_{ij} \neq z_i]};$$"
+        r"the M-step maximises $\mathbb{E}_{z \sim q(z)} \log p(z, l \mid \alpha, \beta)$ "
+        "plus the priors with L-BFGS. (The course writes this M-step as a minimisation and "
+        r"$\sigma(\alpha_j, \beta_i)$ for $\sigma(\alpha_j \beta_i)$; the code does the "
+        "standard maximisation.)",
         raw=True,
     )
     table = pd.DataFrame(
@@ -225,7 +283,7 @@ def _glad(section: Section, ctx: Context) -> None:
     )
     section.table(
         table,
-        "1,000 tasks × 40 workers × 5 labels simulated from the GLAD model (about one "
+        "1,000 tasks, 40 workers, 5 labels per task, simulated from the GLAD model (about one "
         "worker in six adversarial): accuracy against the true labels.",
         digits=4,
     )
@@ -250,9 +308,10 @@ def _glad(section: Section, ctx: Context) -> None:
     section.figure(
         fig,
         "glad",
-        f"Left: fitted against true worker abilities; adversarial workers (α < 0) are "
+        f"Left: fitted against true worker abilities; adversarial workers ($\\alpha_j < 0$) are "
         f"found. Right: the bound per iteration — never decreasing: "
         f"{'yes' if monotone else 'NO'}.",
+        code=SNIPPETS["glad"],
     )
 
 

@@ -97,17 +97,64 @@ IS_PROPOSALS: dict[str, tuple[object, str]] = {
 
 _INTRO = (
     "The Monte Carlo method replaces an integral by an average: "
-    "<code>E_p[f] = ∫ f(x) p(x) dx ≈ (1/n) Σ f(xᵢ)</code> with <code>xᵢ ~ p</code>. "
-    "By the central limit theorem the error is about <code>σ_f / √n</code> whatever the "
-    "dimension of <code>x</code> — which is why it is the tool for the high-dimensional "
-    "integrals of machine learning. It needs draws from <code>p</code>: sampling is that "
-    "step. When <code>p = p̃ / Z</code> is known only up to its constant, draws from a "
-    "simple proposal <code>q</code> can be <b>rejected</b> (keep <code>x ~ q</code> when "
-    "<code>u · M q(x) ≤ p̃(x)</code>, <code>u ~ U(0, 1)</code>, which needs an envelope "
-    "<code>M q ≥ p̃</code>) or <b>reweighted</b> (importance sampling, "
-    "<code>wᵢ = p̃(xᵢ) / q(xᵢ)</code>, <code>E_p[f] ≈ Σ wᵢ f(xᵢ) / Σ wᵢ</code>). "
+    r"$\mathbb{E}_p f = \int f(x)\, p(x)\, dx \approx \frac{1}{n} \sum_{i=1}^{n} f(x_i)$ with "
+    r"$x_i \sim p$. By the central limit theorem the error is about $\sigma_f / \sqrt{n}$ "
+    "whatever the dimension of $x$ — which is why it is the tool for the high-dimensional "
+    "integrals of machine learning. It needs draws from $p$: sampling is that "
+    r"step. When $p = \tilde p / Z$ is known only up to its constant, draws from a "
+    "simple proposal $q$ can be <b>rejected</b> (keep $x \\sim q$ when "
+    r"$u \cdot M q(x) \le \tilde p(x)$, $u \sim U(0, 1)$, which needs an envelope "
+    r"$M q \ge \tilde p$) or <b>reweighted</b> (importance sampling, "
+    r"$w_i = \tilde p(x_i) / q(x_i)$, $\mathbb{E}_p f \approx \sum_i w_i f(x_i) / \sum_i w_i$). "
     "Metropolis–Hastings, the third method the course lists, is topic 8."
 )
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written. The
+# target is the section's two-component mixture p̃(x) = Σ_k w_k exp(-(x - m_k)² / 2s_k²).
+_TARGET = """\
+import numpy as np
+from scipy import stats
+from bayesmin.inference import monte_carlo as mc
+
+def log_p_tilde(x):  # unnormalised: 0.35 N(-2, 0.6^2) + 0.65 N(1.5, 1) without constants
+    x = np.asarray(x, dtype=float)
+    return np.logaddexp(np.log(0.35) - 0.5 * ((x + 2.0) / 0.6) ** 2,
+                        np.log(0.65) - 0.5 * (x - 1.5) ** 2)
+"""
+SNIPPETS = {
+    "mc-convergence": """\
+import numpy as np
+from bayesmin.inference import monte_carlo as mc
+
+x = np.random.default_rng(0).random(1_000_000)
+running = {n: mc.expectation(lambda x: 4.0 / (1.0 + x**2), draws=x[:n])
+           for n in (10, 100, 1_000, 10_000, 100_000, 1_000_000)}
+pi_hat = running[1_000_000].estimate  # std_error falls as 1/sqrt(n)
+""",
+    "rejection-envelope": _TARGET
+    + """
+q = stats.norm(0.5, 2.5)
+result = mc.rejection_sample(log_p_tilde, lambda rng, m: q.rvs(m, random_state=rng),
+                             q.logpdf, 5_000, seed=0)
+rate = result.acceptance_rate  # Z / M
+""",
+    "rejection-histogram": _TARGET
+    + """
+q = stats.norm(0.5, 2.5)
+result = mc.rejection_sample(log_p_tilde, lambda rng, m: q.rvs(m, random_state=rng),
+                             q.logpdf, 5_000, seed=0)
+draws = result.samples  # exact draws from p = p_tilde / Z
+""",
+    "importance-weights": _TARGET
+    + """
+results = {}
+for i, sd in enumerate((2.5, 0.5)):  # the good and the poor proposal
+    q = stats.norm(0.5, sd)
+    results[sd] = mc.importance_sample(log_p_tilde, lambda rng, m, q=q: q.rvs(m, random_state=rng),
+                                       q.logpdf, lambda x: x, 10_000, seed=i)
+weights = {sd: r.weights for sd, r in results.items()}  # normalised, summing to one
+""",
+}
 
 
 # ------------------------------------------------------------------- plain Monte Carlo
@@ -186,9 +233,10 @@ def _plain_monte_carlo(section: Section, ctx: Context) -> None:
     section.figure(
         convergence_figure(results),
         "mc-convergence",
-        "Running Monte Carlo estimates on one stream of draws, with ± 2 standard errors, "
-        "against the exact value (dashed); right: the standard error falls as 1/√n (dotted) "
-        f"in one dimension and in {DIM} alike.",
+        r"Running Monte Carlo estimates on one stream of draws, with $\pm 2$ standard errors, "
+        r"against the exact value (dashed); right: the standard error falls as $1/\sqrt{n}$ "
+        f"(dotted) in one dimension and in {DIM} alike.",
+        code=SNIPPETS["mc-convergence"],
     )
     rows = []
     for integral, table in results.items():
@@ -275,15 +323,16 @@ def _rejection(section: Section, ctx: Context) -> None:
     section.heading3("Rejection sampling under an envelope")
     ctx.progress("rejection sampling")
     weights = " + ".join(
-        f"{w:g}·exp(−(x {'+' if m < 0 else '−'} {abs(m):g})² / (2·{s:g}²))"
+        rf"{w:g} \exp(-(x {'+' if m < 0 else '-'} {abs(m):g})^2 / (2 \cdot {s:g}^2))"
         for w, m, s in zip(TARGET.weights, TARGET.locs, TARGET.scales, strict=True)
     )
     section.text(
-        f"Target: p̃(x) = {weights}, a bimodal density whose normalising constant "
-        f"Z = {TARGET.Z:.4f} the sampler is not told. M = sup p̃/q is found numerically. "
-        "Each proposal x ~ q gets a height u·M·q(x); those under p̃ are kept, and what is "
-        "kept is an exact sample from p = p̃ / Z. The fraction kept is Z/M (1/M when p̃ is "
-        "normalised): the tighter the envelope, the less is wasted."
+        rf"Target: $\tilde p(x) = {weights}$, a bimodal density whose normalising constant "
+        rf"$Z = {TARGET.Z:.4f}$ the sampler is not told. $M = \sup \tilde p / q$ is found "
+        r"numerically. Each proposal $x \sim q$ gets a height $u \cdot M q(x)$; those under "
+        r"$\tilde p$ are kept, and what is kept is an exact sample from $p = \tilde p / Z$. "
+        r"The fraction kept is $Z/M$ ($1/M$ when $\tilde p$ is normalised): the tighter the "
+        "envelope, the less is wasted."
     )
     results = {}
     for i, (name, (q, _)) in enumerate(PROPOSALS.items()):
@@ -295,17 +344,20 @@ def _rejection(section: Section, ctx: Context) -> None:
     section.figure(
         envelope_figure(results[first], q0),
         "rejection-envelope",
-        f"The first {SHOWN_PROPOSALS} proposals from q = {first} at their heights u·M·q(x): "
-        "green under the target are accepted, red between target and envelope are rejected.",
+        f"The first {SHOWN_PROPOSALS} proposals from $q$ = {first} at their heights "
+        r"$u \cdot M q(x)$: green under the target are accepted, red between target and "
+        "envelope are rejected.",
+        code=SNIPPETS["rejection-envelope"],
     )
     section.figure(
         rejection_histogram(results[first]),
         "rejection-histogram",
         f"{REJECTION_DRAWS} accepted draws against the normalised target.",
+        code=SNIPPETS["rejection-histogram"],
     )
     section.table(
         rejection_table(results),
-        "Acceptance rate against its expectation Z/M (and 1/M, the rate for a normalised "
+        "Acceptance rate against its expectation $Z/M$ (and $1/M$, the rate for a normalised "
         "target). "
         + " ".join(f"{name}: {why}." for name, (_, why) in PROPOSALS.items())
         + " The KS test compares the accepted draws with the exact CDF of p (its p-value is "
@@ -376,16 +428,18 @@ def _importance(section: Section, ctx: Context) -> None:
     section.heading3("Importance sampling: weights, ESS and Pareto k̂")
     ctx.progress("importance sampling")
     section.text(
-        "Self-normalised importance sampling of E_p[x] and of log Z for the same target, "
-        "from two proposals. The effective sample size (Σw)² / Σw² says how many "
+        r"Self-normalised importance sampling of $\mathbb{E}_p x$ and of $\log Z$ for the same "
+        r"target, from two proposals. The effective sample size $(\sum_i w_i)^2 / \sum_i w_i^2$ "
+        "says how many "
         "independent draws from p the weighted sample is worth; it is computed from the "
         "weights themselves, so a proposal that never visits part of p can look fine by it. "
-        "The Pareto k̂ of Vehtari et al. (2024) fits a generalised Pareto tail to the "
-        "largest weights: k̂ < 0.7 — the estimate is reliable; k̂ ≥ 0.7 — the weights' "
+        r"The Pareto $\hat k$ of Vehtari et al. (2024) fits a generalised Pareto tail to the "
+        r"largest weights: $\hat k < 0.7$ — the estimate is reliable; $\hat k \ge 0.7$ — the weights' "
         "variance is likely infinite and neither the estimate nor its standard error can be "
-        "trusted (the threshold is min(1 − 1/log₁₀ n, 0.7), i.e. 0.7 for n ≥ 2200). For a "
-        "Gaussian proposal of sd σ_q narrower than a Gaussian part of the target of sd s, "
-        "the weights' tail has k = 1 − σ_q²/s²: here 1 − 0.5²/1² = 0.75 from the right mode, "
+        r"trusted (the threshold is $\min(1 - 1/\log_{10} n, 0.7)$, i.e. 0.7 for $n \ge 2200$). "
+        r"For a Gaussian proposal of sd $\sigma_q$ narrower than a Gaussian part of the target "
+        r"of sd $s$, the weights' tail has $k = 1 - \sigma_q^2/s^2$: here $1 - 0.5^2/1^2 = 0.75$ "
+        "from the right mode, "
         "so the poor proposal's weights have infinite variance however many draws are taken."
     )
     results = {}
@@ -405,12 +459,13 @@ def _importance(section: Section, ctx: Context) -> None:
         "Target and proposal densities with each draw's normalised weight times n (red "
         "dots, right axis; 1 = an equal share). The narrow proposal rarely reaches the modes' outer flanks; the few draws "
         "that land there carry most of the weight.",
+        code=SNIPPETS["importance-weights"],
     )
     section.table(
         importance_table(results),
         f"n = {IMPORTANCE_DRAWS} draws per proposal. "
         + " ".join(f"{name}: {why}." for name, (_, why) in IS_PROPOSALS.items())
-        + " z = (estimate − exact) / s.e.; the PSIS column uses Pareto-smoothed weights.",
+        + r" $z = (\text{estimate} - \text{exact}) / \text{s.e.}$; the PSIS column uses Pareto-smoothed weights.",
         index=False,
     )
 

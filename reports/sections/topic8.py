@@ -30,8 +30,89 @@ from ...diagnostics import markov
 from .. import figures
 from ..context import Context
 from ..html import Section, verdict_list
+from ..mathml import typeset
 
 __all__ = ["BENCHMARKS", "SCALES", "build", "scale_sweep"]
+
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written.
+_SWEEP = """\
+import arviz as az
+import numpy as np
+import bayesmin
+from scipy.linalg import block_diag
+
+
+def sweep(name, scales=(0.05, 0.1, 0.2, 0.4, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 6.0)):
+    \"\"\"Random-walk MH, proposal N(x, s^2 Sigma) with Sigma the target's covariance.\"\"\"
+    spec = bayesmin.get(name)
+    data = spec.simulate(0)
+    exact = spec.exact(data)
+    cov = block_diag(*(np.diag(np.ravel(r.sd) ** 2) if r.cov is None else r.cov
+                       for r in exact.values()))
+    runs = {s: bayesmin.sample(spec, "mh", data=data, adapt=False, scale=s, cov=cov,
+                               draws=5000, tune=500, chains=8, seed=0, progress=False)
+            for s in scales}
+    acceptance = {s: float(r.sample_stats["acceptance_rate"].mean()) for s, r in runs.items()}
+    ess_per_step = {s: float(az.ess(r, method="bulk").to_array().min()) / (8 * 5000)
+                    for s, r in runs.items()}
+    return runs, acceptance, ess_per_step
+
+
+runs, acceptance, ess_per_step = sweep("banana")
+best = max(ess_per_step, key=ess_per_step.get)  # the most efficient scale
+"""
+SNIPPETS = {
+    "markov-convergence": """\
+import numpy as np
+from bayesmin.diagnostics import markov
+
+chain = markov.finite_chain(20, 0.75)  # 20 states in a ring; proposal steps right w.p. 0.75
+p0 = np.eye(20)[0]  # all mass on state 0
+p_n = markov.step_distributions(chain.P, p0, (0, 10, 100, 1000))
+limit_without_hastings = markov.stationary_distribution(chain.P_wrong)
+n_steps = int(np.ceil(12.0 / markov.spectral_gap(chain.P)))
+tv = {P: markov.convergence(getattr(chain, P), 0, n_steps, target=chain.target)
+      for P in ("P", "P_sym", "P_wrong")}  # MH, symmetric q, no Hastings correction
+bound = markov.tv_bound(chain.P, chain.target, tv["P"]["step"].to_numpy())
+""",
+    "banana-paths": _SWEEP
+    + """paths = {s: (runs[s].posterior["x1"].values, runs[s].posterior["x2"].values)
+         for s in (0.1, best, 6.0)}  # the figure: 600 steps of chain 0, 6,000 of 4 chains
+""",
+    "scale-sweep": _SWEEP
+    + """gaussian = sweep("correlated_gaussian")
+""",
+    "autocorrelation": _SWEEP
+    + """rho = {s: {v: az.autocorr(runs[s].posterior[v].values.ravel())[:201] for v in ("x1", "x2")}
+       for s in (0.1, best)}  # the figure: az.plot_autocorr(runs[s], combined=True)
+""",
+    "mh-vs-nuts-ess-per-second": """\
+import bayesmin
+
+tables = {}
+for name in ("banana", "correlated_gaussian", "eight_schools_noncentered"):
+    spec = bayesmin.get(name)
+    data = spec.simulate(0)
+    runs = {"mh": bayesmin.sample(spec, "mh", data=data, draws=5000, tune=5000, chains=2,
+                                  seed=0, progress=False),
+            "nuts:numpyro": bayesmin.sample(spec, "nuts:numpyro", data=data, draws=500,
+                                            tune=500, chains=2, seed=0, progress=False)}
+    exact = spec.exact(data) if spec.exact is not None else None
+    tables[name] = bayesmin.compare(runs, exact)  # ess_bulk_per_second and more
+""",
+    "banana-mh-trace": """\
+import arviz as az
+import bayesmin
+
+spec = bayesmin.get("banana")
+data = spec.simulate(0)
+idata = bayesmin.sample(spec, "mh", data=data, draws=5000, tune=5000, chains=2, seed=0,
+                        progress=False)  # adaptive: scale and proposal covariance learned
+summary = az.summary(idata)  # the figure is az.plot_trace(idata, kind="rank_bars")
+scale = float(idata.sample_stats["proposal_scale"].mean())
+""",
+}
 
 # ---- finite chain
 K_STATES = 20
@@ -54,20 +135,20 @@ NUTS = "nuts:numpyro"
 VERDICT = {"ess_min": None, "require_reference": True}
 
 _INTRO = (
-    "<b>The Metropolis–Hastings rule.</b> To sample <code>p(x) = p̃(x) / Z</code>, known "
-    "only up to <code>Z</code>, build a Markov chain: from the current state "
-    "<code>x</code> propose <code>x′ ~ q(x′ | x)</code> and move there with probability "
-    "<code>A(x, x′) = min(1, p̃(x′) q(x | x′) / (p̃(x) q(x′ | x)))</code>; otherwise stay at "
-    "<code>x</code> (the repeat counts as a draw). <code>Z</code> cancels in the ratio, and "
-    "<code>p(x) P(x → x′) = min(p(x) q(x′ | x), p(x′) q(x | x′))</code> is symmetric in "
-    "<code>x, x′</code>: <b>detailed balance</b>, so <code>p</code> is invariant, and an "
-    "ergodic chain's distribution <code>p_n</code> tends to it from any start (as "
-    "<code>n → ∞</code>, not exactly after a finite N). For a symmetric proposal (a "
-    "Gaussian random walk) the <code>q</code> terms cancel — Metropolis's original rule; "
-    "for an asymmetric one they are the Hastings correction and cannot be dropped. "
-    "(The course calls <code>A(x, x′)</code> the probability of the move "
-    "<i>from x′ to x</i>; the formula it gives is for the move from the current "
-    "<code>x</code> to the proposal <code>x′</code>, as above.)"
+    r"<b>The Metropolis–Hastings rule.</b> To sample $p(x) = \hat{p}(x) / B$, known only up "
+    r"to the constant $B$, build a Markov chain: from the current state $x$ propose $x' \sim "
+    r"q(x' \mid x)$ and move there with probability"
+    r"$$A(x, x') = \min\left(1, \frac{\hat{p}(x') q(x \mid x')}{\hat{p}(x) q(x' \mid x)}"
+    r"\right);$$"
+    r"otherwise stay at $x$ (the repeat counts as a draw). $B$ cancels in the ratio, and "
+    r"$p(x) P(x \to x') = \min(p(x) q(x' \mid x), p(x') q(x \mid x'))$ is symmetric in $x, "
+    r"x'$: <b>detailed balance</b>, so $p$ is invariant, and an ergodic chain's distribution "
+    r"$p_n$ tends to it from any start (as $n \to \infty$, not exactly after a finite $N$). "
+    r"For a symmetric proposal (a Gaussian random walk) the $q$ terms cancel — Metropolis's "
+    "original rule; for an asymmetric one they are the Hastings correction and cannot be "
+    r"dropped. (The course calls $A(x, x')$ the probability of the move <i>from $x'$ to "
+    r"$x$</i>; the formula it gives is for the move from the current $x$ to the proposal "
+    r"$x'$, as above.)"
 )
 
 
@@ -108,34 +189,39 @@ def convergence_figure(chain: markov.FiniteChain, start: int, n_steps: int):
 
 
 def _finite_state(section: Section, ctx: Context) -> None:
-    section.heading3("A finite chain: detailed balance and p_n → p*")
+    section.heading3("A finite chain: detailed balance and convergence to the target")
     ctx.progress("finite-state Markov chain")
     chain = markov.finite_chain(K_STATES, P_RIGHT)
     gap = markov.spectral_gap(chain.P)
     n_steps = int(np.ceil(12.0 / gap))
     start = 0
     section.text(
-        f"On {K_STATES} states in a ring, a bimodal target p* (a discretised two-Gaussian "
-        f"mixture) and a nearest-neighbour proposal that steps right with probability "
-        f"{P_RIGHT:g}, left with {1 - P_RIGHT:g}: asymmetric, q(x′ | x) ≠ q(x | x′). "
-        "Everything below is exact linear algebra on the transition matrix P "
-        "(P_ij = q(j | i) A(i, j) off the diagonal; rejections stay on it), not simulation. "
-        f"The chain starts in state {start}; p_n = p_0 Pⁿ. For a reversible chain "
-        "‖p_n − p*‖_TV ≤ ½ √((1 − π_min)/π_min) λ*ⁿ, λ* = 1 − spectral gap "
-        "(Diaconis & Stroock 1991; Levin, Peres & Wilmer 2017, §12.2)."
+        rf"On {K_STATES} states in a ring, a bimodal target $p_*$ (a discretised "
+        "two-Gaussian mixture) and a nearest-neighbour proposal that steps right with "
+        f"probability {P_RIGHT:g}, left with {1 - P_RIGHT:g}: asymmetric, "
+        r"$q(x' \mid x) \neq q(x \mid x')$. Everything below is exact linear algebra on the "
+        r"transition matrix $P$ ($P_{ij} = q(j \mid i) A(i, j)$ off the diagonal; rejections "
+        f"stay on it), not simulation. The chain starts in state {start}; $p_n = p_0 P^n$. "
+        "For a reversible chain"
+        r"$$\|p_n - p_*\|_{TV} \leq \frac{1}{2} \sqrt{\frac{1 - \pi_{\min}}{\pi_{\min}}} "
+        r"\lambda_*^n, \qquad \lambda_* = 1 - \text{spectral gap}$$"
+        "(Diaconis &amp; Stroock 1991; Levin, Peres &amp; Wilmer 2017, §12.2).",
+        raw=True,
     )
     section.figure(
         convergence_figure(chain, start, n_steps),
         "markov-convergence",
-        "Left: p_n after 0, 10, 100 and 1000 steps of MH against the target (grey bars), "
+        "Left: $p_n$ after 0, 10, 100 and 1000 steps of MH against the target (grey bars), "
         "and where the chain goes without the Hastings correction (dashed). Right: total "
         "variation to the target, log scale: MH falls geometrically under its spectral-gap "
         "bound; without the correction the chain converges — to the wrong distribution.",
+        code=SNIPPETS["markov-convergence"],
     )
     section.table(
         markov.finite_chain_table(chain),
-        "Detailed balance π_i P_ij = π_j P_ji checked for every pair of states, and the "
-        "distance from each chain's stationary distribution (left eigenvector of P) to the "
+        r"Detailed balance $\pi_i P_{ij} = \pi_j P_{ji}$ checked for every pair of states, "
+        r"and the distance from each chain's stationary distribution (left eigenvector of "
+        r"$P$) to the "
         "target. Dropping the Hastings correction under an asymmetric proposal breaks both; "
         "under a symmetric proposal the correction is 1 and nothing is lost.",
         digits=3,
@@ -294,9 +380,10 @@ def _continuous(section: Section, ctx: Context) -> None:
     best = float(t.loc[t["ESS per step"].idxmax(), "scale s"])
     small, large = SCALES[1], SCALES[-1]
     section.text(
-        "Random-walk MH, x′ = x + s·L z with z ~ N(0, I) and L Lᵀ = Σ the target's covariance "
-        "(diagonal for the banana, whose coordinates are uncorrelated), at fixed scales s "
-        f"with no adaptation: {SWEEP_CHAINS} chains × {draws} draws after {tune} steps of "
+        r"Random-walk MH, $x' = x + s L z$ with $z \sim \mathcal{N}(0, I)$ and $L L^T = "
+        r"\Sigma$ the target's covariance (diagonal for the banana, whose coordinates are "
+        r"uncorrelated), at fixed scales $s$ "
+        f"with no adaptation: {SWEEP_CHAINS} chains of {draws} draws after {tune} steps of "
         "burn-in per scale. Small steps are almost always accepted but crawl; large steps "
         "jump far but are almost always refused. The course calls the scheme efficient "
         "when candidates are accepted often — the sweep shows that high acceptance alone "
@@ -306,9 +393,10 @@ def _continuous(section: Section, ctx: Context) -> None:
         paths_figure(banana, [small, best, large]),
         "banana-paths",
         f"Top: the first {PATH_STEPS} steps of one chain over the banana's density contours "
-        f"for a small scale, the most efficient one of the sweep (s = {best:g}) and a large "
+        f"for a small scale, the most efficient one of the sweep ($s = {best:g}$) and a large "
         f"one. Bottom: the first coordinate of {SHOWN_CHAINS} of the {SWEEP_CHAINS} chains "
         "against the step.",
+        code=SNIPPETS["banana-paths"],
     )
     band = markov.efficient_band()
     accept = {
@@ -320,31 +408,35 @@ def _continuous(section: Section, ctx: Context) -> None:
         "scale-sweep",
         "Left: acceptance rate against the proposal scale. Right: worst bulk ESS per MH "
         "step against the acceptance rate; the star marks each target's best scale. "
-        "Roberts, Gelman & Gilks (1997) prove 0.234 optimal as d → ∞ for targets of i.i.d. "
-        "coordinates with a proposal shaped like the target; in that limit the efficiency "
-        f"ℓ²·2Φ(−ℓ/2) stays within 80% of its optimum for acceptance rates {band[0]:.2f}–"
+        r"Roberts, Gelman &amp; Gilks (1997) prove 0.234 optimal as $d \to \infty$ for "
+        "targets of i.i.d. coordinates with a proposal shaped like the target; in that limit "
+        r"the efficiency $2 \ell^2 \Phi(-\ell / 2)$ stays within 80% of its optimum for "
+        f"acceptance rates {band[0]:.2f}–"
         f"{band[1]:.2f} (grey), and in low dimension the optimum is higher (0.44 in 1-D). "
         "Best scales accept: "
         + ", ".join(f"{name} {a:.2f}" for name, a in accept.items())
         + ". A Gaussian with a proposal of its own shape is the theory's setting; the "
         "curved banana, which no linear proposal fits, tends to do best with bolder, "
         "rarer moves.",
+        code=SNIPPETS["scale-sweep"],
     )
     table = pd.concat([sw.table for sw in sweeps], ignore_index=True)
     section.table(
         table,
-        "The sweep in numbers: s·√d / 2.38 = 1 is the Gaussian-optimal scale of Roberts et "
-        "al.; ESS per step = worst bulk ESS over the coordinates / (chains × draws).",
+        r"The sweep in numbers: $s \sqrt{d} / 2.38 = 1$ is the Gaussian-optimal scale of "
+        "Roberts et al.; ESS per step = worst bulk ESS over the coordinates / (chains "
+        "times draws).",
         digits=3,
         index=False,
     )
     section.figure(
         autocorr_figure(banana, [small, best]),
         "autocorrelation",
-        f"Autocorrelation of the banana chains (ArviZ, chains combined) for s = {small:g}, "
-        f"where successive draws are nearly the same point, and for s = {best:g}, where it "
-        "dies out far sooner: the ESS is the number of draws divided by "
-        "1 + 2 Σ_k ρ_k, the sum running over these autocorrelations at lags k ≥ 1.",
+        f"Autocorrelation of the banana chains (ArviZ, chains combined) for $s = {small:g}$, "
+        f"where successive draws are nearly the same point, and for $s = {best:g}$, where it "
+        r"dies out far sooner: the ESS is the number of draws divided by $1 + 2 \sum_k "
+        r"\rho_k$, the sum running over these autocorrelations at lags $k \geq 1$.",
+        code=SNIPPETS["autocorrelation"],
     )
 
 
@@ -358,9 +450,9 @@ def _comparison(section: Section, ctx: Context) -> None:
     section.text(
         f"Our adaptive MH (warm-up tunes the scale towards acceptance "
         f"{markov.OPTIMAL_ACCEPTANCE} and learns the proposal covariance, Haario et al. 2001) gets "
-        f"{MH_FACTOR}× the draws and warm-up of NumPyro's NUTS — {mh_draws} draws after "
+        f"{MH_FACTOR} times the draws and warm-up of NumPyro's NUTS — {mh_draws} draws after "
         f"{mh_tune} warm-up per chain against {p.draws} after {p.tune} — because an MH step "
-        "costs one log-density evaluation and a NUTS step up to 2¹⁰ gradients. Same chains "
+        "costs one log-density evaluation and a NUTS step up to $2^{10}$ gradients. Same chains "
         f"({p.chains}) and seed. Where the model has an exact answer, max_abs_z is the "
         "worst bias of a posterior mean or sd in Monte Carlo standard errors; eight schools "
         "has none (—)."
@@ -409,6 +501,7 @@ def _comparison(section: Section, ctx: Context) -> None:
         "mh-vs-nuts-ess-per-second",
         "Worst bulk ESS per second, sampling only and with compilation, per model and "
         "sampler (log scale).",
+        code=SNIPPETS["mh-vs-nuts-ess-per-second"],
     )
     banana_mh = runs_by_model.get("banana", {}).get("mh")
     if banana_mh is not None:
@@ -420,6 +513,7 @@ def _comparison(section: Section, ctx: Context) -> None:
             f"Rank bars and densities of the adaptive MH run on the banana (adapted scale "
             f"{scale:.2f} on the learned covariance, acceptance {rate:.2f}); uniform rank "
             "bars across chains mean the chains agree.",
+            code=SNIPPETS["banana-mh-trace"],
         )
     section.text(_comparison_summary(table))
     section.html(_verdicts(table, p.chains, exact_models))
@@ -457,20 +551,22 @@ def _verdicts(table: pd.DataFrame, chains: int, exact_models: set[str]) -> str:
         not diagnostics.verdict(row, **VERDICT).passed for _, row in banana.iterrows()
     )
     note = (
-        "<p>Short runs rarely reach the banana's narrow, strongly curved arms (|x1| ≳ 20, "
-        "x2 ≲ −10), so the sd of x2 comes out too small, and the MCSE, estimated from the "
+        "<p>Short runs rarely reach the banana's narrow, strongly curved arms (roughly "
+        r"$|x_1| > 20$, $x_2 < -10$), so the sd of $x_2$ comes out too small, and the "
+        "MCSE, estimated from the "
         "same draws, cannot know what was missed; for NUTS, divergences flag where one step "
         "size is too large for the curvature.</p>"
         if banana_failed
         else ""
     )
-    return (
-        f"<p>Against the exact moments (diagnostics.verdict: max |z| &lt; "
-        f"{diagnostics.Z_MAX:g}, R-hat ≤ {diagnostics.RHAT_MAX}, no divergences; these short "
-        f"runs are not held to bulk ESS ≥ {diagnostics.ESS_MIN}, since z is already in MCSE "
-        f"units; with {chains} chains R-hat is itself noisy at the 0.01 level, so a short run "
-        "of a correct sampler can miss that bound):</p>" + verdict_list(judged, **VERDICT) + note
+    intro = (
+        f"<p>Against the exact moments (diagnostics.verdict: $\\max |z| < "
+        f"{diagnostics.Z_MAX:g}$, $\\hat{{R}} \\leq {diagnostics.RHAT_MAX}$, no divergences; "
+        f"these short runs are not held to bulk ESS $\\geq {diagnostics.ESS_MIN}$, since $z$ "
+        f"is already in MCSE units; with {chains} chains R-hat is itself noisy at the 0.01 "
+        "level, so a short run of a correct sampler can miss that bound):</p>"
     )
+    return typeset(intro, raw=True) + verdict_list(judged, **VERDICT) + typeset(note, raw=True)
 
 
 def build(section: Section, ctx: Context) -> None:

@@ -38,6 +38,44 @@ from ..html import Section
 
 __all__ = ["SECTION_CONFIGS", "build", "config_for", "figures", "fit", "loss_figure"]
 
+
+# The Python behind each figure, shown under it ("Reproduce"); run as written. Every figure
+# starts from the same training run (the report's quick profile; under a minute).
+_TRAIN = """\
+import numpy as np
+from bayesmin.inference.svi import VAE_PROFILES, VAETrainer
+from bayesmin.models.vae import digits
+
+data = digits(0)  # binarised 8x8 digits, split train/test
+trainer = VAETrainer(VAE_PROFILES["quick"], data)
+state, losses = trainer.fit(0)  # -ELBO per image, one value per Adam step
+"""
+SNIPPETS = {
+    "loss": _TRAIN
+    + """smooth = np.convolve(losses, np.ones(100) / 100, mode="valid")  # mean of 100 steps
+""",
+    "reconstructions": _TRAIN
+    + """y = np.asarray(data["y_test"])
+x = np.asarray(data["x_test"])[[int(np.flatnonzero(y == d)[0]) for d in range(10)]]
+reconstructed = trainer.reconstruct(state, x)  # Bernoulli means decoded at mu(x)
+""",
+    "prior-samples": _TRAIN
+    + """new = trainer.sample_prior(state, 40, seed=1)  # z ~ N(0, I), decoded Bernoulli means
+""",
+    "latent-map": _TRAIN
+    + """x_all = np.concatenate([data["x_train"], data["x_test"]])
+mu = trainer.encode(state, x_all)  # the encoder's mean of q(z | x), one row per image
+""",
+    "decoded-grid": _TRAIN
+    + """
+from scipy import stats
+
+q = stats.norm.ppf(np.linspace(0.03, 0.97, 12))  # prior quantiles
+grid = np.array([[a, b] for b in q[::-1] for a in q], dtype=np.float32)
+images = trainer.decode(state, grid).reshape(12, 12, 8, 8)
+""",
+}
+
 # Report profile name → the VAE configuration the section trains. "test" keeps the
 # section's test to seconds; any profile not listed trains the quick profile.
 SECTION_CONFIGS: dict[str, VAEConfig] = {
@@ -56,31 +94,35 @@ SECTION_CONFIGS: dict[str, VAEConfig] = {
 
 _INTRO = (
     "A <b>variational autoencoder</b> is a latent-variable model "
-    "<code>p<sub>θ</sub>(x, z) = p<sub>θ</sub>(x | z) p(z)</code>, p(z) = N(0, I), whose "
-    "likelihood is a neural network — the <b>decoder</b> maps z to the 64 Bernoulli "
+    r"$p_\theta(x, z) = p_\theta(x \mid z) p(z)$, $p(z) = \mathcal{N}(0, I)$, whose "
+    "likelihood is a neural network — the <b>decoder</b> maps $z$ to the 64 Bernoulli "
     "probabilities of an 8×8 binary image — trained together with an <b>encoder</b> that "
-    "maps an image x to the parameters μ(x), σ(x) of a Gaussian "
-    "<code>q<sub>φ</sub>(z | x)</code>, an approximation of the intractable posterior "
-    "p(z | x). Both are trained by maximising the <b>ELBO</b> "
-    "<code>L(x) = E<sub>q(z|x)</sub> log p(x | z) − KL(q(z | x) ‖ p(z)) ≤ log p(x)</code>: "
+    r"maps an image $x$ to the parameters $\mu(x)$, $\sigma(x)$ of a Gaussian "
+    r"$q_\phi(z \mid x) = \mathcal{N}(z; \mu(x), \sigma^2(x))$, an approximation of the "
+    r"intractable posterior $p(z \mid x)$. Both are trained by maximising the <b>ELBO</b>"
+    r"$$\mathcal{L}(x) = \mathbb{E}_{q(z \mid x)} \log p(x \mid z) - \mathrm{KL}(q(z \mid x) "
+    r"\| p(z)) \leq \log p(x):$$"
     "a reconstruction term (the output should look like the input) and a term keeping "
-    "q(z | x) close to the prior; maximising L over q minimises "
-    "KL(q(z | x) ‖ p(z | x)), the gap of the bound. Each step: encode a minibatch, "
-    "draw z from q(z | x), decode, evaluate the ELBO, back-propagate, update θ and φ "
-    "with Adam (Kingma &amp; Welling 2014; here NumPyro's SVI with Trace_ELBO)."
+    r"$q(z \mid x)$ close to the prior; maximising $\mathcal{L}$ over $q$ minimises "
+    r"$\mathrm{KL}(q(z \mid x) \| p(z \mid x))$, the gap of the bound. Each step: encode a "
+    r"minibatch, draw $z$ from $q(z \mid x)$, decode, evaluate the ELBO, back-propagate, "
+    r"update $\theta$ and $\phi$ with Adam (Kingma &amp; Welling 2014; here NumPyro's SVI "
+    "with <code>Trace_ELBO</code>)."
 )
 
 _REPARAM = (
-    "<b>The reparameterisation trick.</b> The ELBO's gradient with respect to φ is a "
-    "gradient of an expectation over a distribution that itself depends on φ. Writing "
-    "<code>z = μ(x) + σ(x) ⊙ ε, ε ~ N(0, I)</code> moves the randomness into ε, so "
-    "<code>∇<sub>φ</sub> E<sub>q</sub>[f(z)] = E<sub>ε</sub>[∇<sub>φ</sub> f(μ + σ ε)]</code> "
+    "<b>The reparameterisation trick.</b> The ELBO's gradient with respect to $\\phi$ is a "
+    "gradient of an expectation over a distribution that itself depends on $\\phi$. Writing "
+    r"$z = \mu(x) + \sigma(x) \odot \varepsilon$, $\varepsilon \sim \mathcal{N}(0, I)$ moves "
+    r"the randomness into $\varepsilon$, so"
+    r"$$\nabla_\phi \mathbb{E}_q[f(z)] = \mathbb{E}_\varepsilon[\nabla_\phi f(\mu + \sigma "
+    r"\odot \varepsilon)]$$"
     "and automatic differentiation goes straight through the sample. The alternative "
     "that needs no trick, the score-function (REINFORCE) estimator "
-    "<code>E<sub>q</sub>[f(z) ∇<sub>φ</sub> log q<sub>φ</sub>(z | x)]</code>, is unbiased "
-    "too but uses only the value of f, not its slope. The table compares the two on the "
-    "trained model: single-sample estimates of the gradient of one image's ELBO with "
-    "respect to the encoder's output (μ, log σ), the same number of draws each."
+    r"$\mathbb{E}_q[f(z) \nabla_\phi \log q_\phi(z \mid x)]$, is unbiased too but uses only "
+    "the value of $f$, not its slope. The table compares the two on the trained model: "
+    "single-sample estimates of the gradient of one image's ELBO with respect to the "
+    r"encoder's output $(\mu, \log \sigma)$, the same number of draws each."
 )
 
 
@@ -209,26 +251,28 @@ def build(section: Section, ctx: Context) -> None:
     section.figure(
         loss_figure(losses),
         "loss",
-        f"The loss −ELBO per image on minibatches of {config.batch_size} of the "
+        rf"The loss $-\mathcal{{L}}$ (negative ELBO) per image on minibatches of "
+        f"{config.batch_size} of the "
         f"{len(data['x_train']):,} training digits ({config.steps:,} Adam steps, step size "
         f"{config.learning_rate:g}; encoder and decoder MLPs with {config.depth} hidden "
         f"layer(s) of {config.hidden}, latent dimension {config.latent_dim}).",
+        code=SNIPPETS["loss"],
     )
 
     section.heading3("What the VAE learned")
     captions = {
         "reconstructions": "Top: one test image of each digit (pixels > 7 of 16 set to "
         "1). Bottom: its reconstruction — the decoder's Bernoulli probabilities at the "
-        "encoder's mean μ(x).",
-        "prior-samples": "New digits: z drawn from the prior N(0, I) and decoded "
+        r"encoder's mean $\mu(x)$.",
+        "prior-samples": r"New digits: $z$ drawn from the prior $\mathcal{N}(0, I)$ and decoded "
         "(Bernoulli means shown). The model is generative: it needs no input image.",
-        "latent-map": "The encoder's mean μ(x) of every image, coloured by the digit's "
+        "latent-map": r"The encoder's mean $\mu(x)$ of every image, coloured by the digit's "
         "label, which the VAE never saw: similar digits land together.",
-        "decoded-grid": "The decoder along a grid of prior quantiles of (z₁, z₂): the "
+        "decoded-grid": r"The decoder along a grid of prior quantiles of $(z_1, z_2)$: the "
         "latent space is a continuous map of digit shapes.",
     }
     for name, fig in figures(trainer, state, data).items():
-        section.figure(fig, name, captions.get(name, name))
+        section.figure(fig, name, captions.get(name, name), code=SNIPPETS[name])
 
     section.heading3("How good a density model: ELBO and IWAE on held-out digits")
     ctx.progress(f"VAE: test bounds with k = {config.iwae_k} importance samples")
@@ -252,10 +296,11 @@ def build(section: Section, ctx: Context) -> None:
         ],
     )
     section.text(
-        "The ELBO bounds log p(x) from below; so does the importance-weighted bound "
-        "<code>IWAE<sub>k</sub> = E log (1/k) Σ<sub>i</sub> p(x, z<sub>i</sub>) / "
-        "q(z<sub>i</sub> | x)</code>, z<sub>i</sub> ~ q(z | x), which equals the ELBO for "
-        "k = 1 and tightens towards log p(x) as k grows (Burda, Grosse &amp; "
+        r"The ELBO bounds $\log p(x)$ from below; so does the importance-weighted bound"
+        r"$$\mathrm{IWAE}_k = \mathbb{E}_{z_1, \ldots, z_k \sim q(z \mid x)} \log \frac{1}{k} "
+        r"\sum_{i=1}^k \frac{p(x, z_i)}{q(z_i \mid x)},$$"
+        r"which equals the ELBO for $k = 1$ and tightens towards $\log p(x)$ as $k$ grows "
+        "(Burda, Grosse &amp; "
         "Salakhutdinov 2016). Both are compared with the model that treats the 64 pixels "
         "as independent coins, each with its training frequency.",
         raw=True,
@@ -263,8 +308,8 @@ def build(section: Section, ctx: Context) -> None:
     section.table(
         table,
         f"Held-out log-likelihood bounds on the {len(data['x_test'])} test digits (higher "
-        f"is better; ELBO Monte Carlo standard error {m['test_elbo_mcse']:.3f}). IWAE − "
-        f"ELBO = {m['test_iwae'] - m['test_elbo']:.2f} nats; the VAE beats the "
+        f"is better; ELBO Monte Carlo standard error {m['test_elbo_mcse']:.3f}). IWAE minus "
+        f"ELBO: {m['test_iwae'] - m['test_elbo']:.2f} nats; the VAE beats the "
         f"independent-pixel baseline by {m['test_iwae'] - base:.2f} nats per image: "
         f"{'yes' if beats else 'NO'}.",
         digits=5,
@@ -277,7 +322,8 @@ def build(section: Section, ctx: Context) -> None:
     ratio = float(grad["ratio"].iloc[-1])
     section.table(
         grad.set_index("estimator"),
-        f"Variance per coordinate of single-sample estimates of ∇(μ, log σ) ELBO, "
+        r"Variance per coordinate of single-sample estimates of $\nabla_{(\mu, \log "
+        r"\sigma)} \mathcal{L}$, "
         f"averaged over {int(grad['images'].iloc[0])} test images; "
         f"{int(grad['samples'].iloc[0]):,} draws each. The score-function estimator's "
         f"variance is {ratio:,.0f} times larger, so it would need about that many more "

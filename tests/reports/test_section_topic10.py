@@ -24,7 +24,10 @@ def test_topic10_builds_with_figures_and_table(tmp_path, build_section, check_fi
     table = next(b for b in section.blocks if b.kind == "table")
     assert "Gaussian baseline" in table.html and "sliced Wasserstein" in table.caption
     texts = " ".join(b.html for b in section.blocks if b.kind == "text")
-    assert "ᾱ" in texts and "Algorithm 2" in texts
+    assert "Algorithm 2" in texts and "$" not in texts
+    assert texts.count("<math") >= 20 and 'display="block"' in texts  # the closed forms
+    forward = next(b for b in section.blocks if b.src.endswith("moons-forward-strip.png"))
+    assert r"\sqrt{\bar{\alpha}_t} x_0" in forward.alt and "<math" in forward.caption_html
 
 
 def test_figures_are_reusable_and_config_maps_profiles():

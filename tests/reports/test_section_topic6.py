@@ -28,7 +28,7 @@ def test_topic6_builds_with_figures_and_checks(tmp_path, build_section, check_fi
     texts = " ".join(b.text + b.html for b in section.blocks)
     # The bound's monotonicity is checked and reported, and BIC picks the true K = 3.
     assert "never decreasing: yes" in captions + texts
-    assert "the lowest is K = 3" in captions
+    assert "the lowest is $K = 3$" in captions  # the caption as written (LaTeX)
     assert "NO" not in captions + texts
     # GLAD's accuracy table: GLAD at least as good as majority vote.
     table = next(b for b in section.blocks if b.kind == "table" and "1,000 tasks" in b.caption)
