@@ -60,7 +60,7 @@ CONNECT_TIMEOUT_S = 5
 POLL_S = 0.05
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(*, import_pymc: bool = True) -> None:
     """Keep the terminal to bayesmin's progress bars and results.
 
     PyMC logs every ``pm.sample`` call at INFO, PyTensor warns on each start that it
@@ -80,6 +80,8 @@ def quiet_libraries() -> None:
     from ..inference.convergence import ConvergenceWarning
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    if not import_pymc:  # a process that will not sample (it leaves that to workers)
+        return
     import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
 
     logging.getLogger("pymc").setLevel(logging.WARNING)

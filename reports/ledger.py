@@ -59,7 +59,7 @@ from pathlib import Path
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
-from .mathml import tex
+from .mathml import tex, typeset
 from .rundir import write_atomic
 
 __all__ = [
@@ -2522,6 +2522,9 @@ table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.4em 0.6em; vertical-align: top; text-align: left; }
 th { background: #f4f4f4; }
 td.formula { overflow-x: auto; max-width: 32em; }
+td { overflow-wrap: break-word; }
+td code { overflow-wrap: anywhere; }
+.wide { overflow-x: auto; max-width: 100%; }
 .gloss { color: #555; font-size: 0.9em; }
 .course { color: #8a4b00; font-size: 0.85em; }
 .pass { color: #0a6b0a; font-weight: bold; }
@@ -2556,7 +2559,7 @@ def _row(k: int, r: Result) -> str:
     section = f"{c.topic}" + (f"<br><small>{e(formulas)}</small>" if formulas else "")
     return (
         f'<tr><td>{k}</td><td>{section}</td><td class="formula">{formula}</td>'
-        f'<td>{e(c.quote_ru)}<div class="gloss">{e(c.gloss_en)}</div></td>'
+        f'<td>{typeset(c.quote_ru)}<div class="gloss">{e(c.gloss_en)}</div></td>'
         f"<td>{where}</td><td>{e(check)}</td><td>{e(value)}</td><td>{verdict}</td></tr>"
     )
 
@@ -2566,10 +2569,10 @@ def ledger_html(results: Sequence[Result]) -> str:
     rows = "\n".join(_row(k + 1, r) for k, r in enumerate(results))
     return (
         f'<p class="count">{html.escape(count_line(results))}</p>\n'
-        '<table class="ledger">\n<thead><tr><th>#</th><th>course §</th><th>formula</th>'
+        '<div class="wide"><table class="ledger">\n<thead><tr><th>#</th><th>course §</th><th>formula</th>'
         "<th>the course's words</th><th>where in the code</th><th>check</th><th>value</th>"
         "<th>pass/fail</th></tr></thead>\n<tbody>\n"
-        f"{rows}\n</tbody>\n</table>\n"
+        f"{rows}\n</tbody>\n</table></div>\n"
     )
 
 

@@ -1,13 +1,15 @@
 """``bayesmin report``: the course as one browsable HTML page, one section per topic.
 
-Each section is built in a process of its own (:func:`build_report`, ``isolate=True``):
-what a topic compiles and allocates — JAX executables, PyTensor functions, traces,
-figures, network parameters — goes back to the system when its process ends, so the
-report's memory is that of its largest section, not the sum of all ten (the quick
-profile peaked at 2.6-4.7 GB in one process). The processes are forked from a server
-that has imported the sections once (``multiprocessing``'s ``forkserver``), so a section
-starts in milliseconds, not in the seconds an import of PyMC, NumPyro and JAX takes; the
-command's own process imports none of them.
+Each section is built in a process of its own (:func:`build_report`, ``isolate=True``),
+two at a time by default (``jobs``): what a topic compiles and allocates — JAX
+executables, PyTensor functions, traces, figures, network parameters — goes back to the
+system when its process ends, so the report holds the memory of the sections under way,
+not the sum of all ten (the quick profile reached 2.6-4.7 GB in one process). The
+processes are forked from a server that has imported the sections once
+(``multiprocessing``'s ``forkserver``), so a section starts in milliseconds, not in the
+seconds an import of PyMC, NumPyro and JAX takes; the command's own process imports
+none of them. The claims ledger (:mod:`reports.ledger`) of the chosen topics ends the
+page and is written as ``ledger.html``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 import importlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .context import PROFILES, Context, Profile
 from .html import Section, render
@@ -116,6 +120,7 @@ def build_report(
     seed: int = 0,
     isolate: bool = True,
     ledger: bool = True,
+    jobs: int = 2,
 ) -> tuple[Path, list[Section]]:
     """Build ``out/index.html`` with one section per topic, and ``out/report.json`` (the
     profile, topics and seed: what marks the folder as a report's, see :mod:`reports.rundir`).
@@ -142,7 +147,13 @@ def build_report(
     isolate : bool
         Build each section in a process of its own (the default; see the module
         docstring). ``False`` builds them in this process (debugging, profiling).
+    jobs : int
+        Sections built at once (with ``isolate``). Two keep both cores of a small
+        machine busy (a section samples on one core most of the time) within 2 GB for
+        the quick profile; each more holds up to about 0.5 GB more.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if isinstance(profile, str):
         try:
             profile = PROFILES[profile]
@@ -159,27 +170,31 @@ def build_report(
             indent=2,
         ),
     )
-    context = _worker_context(topics) if isolate else None
-    sections = []
-    for number in [*topics, *(["ledger"] if ledger else [])]:
+    items = [*topics, *(["ledger"] if ledger else [])]
+    finished: dict[int | str, Section] = {}
 
-        def step(message: str, number=number) -> None:
-            if progress is not None:
-                progress(number, message)
-
-        if context is None:
-            section = _build_section(number, out, profile, seed, step, topics)
-        else:
-            section = _build_in_process(context, number, out, profile, seed, step, topics)
-        sections.append(section)
+    def publish(number: int | str, section: Section) -> None:
+        # Write after every section, so an interrupted report keeps what it finished
+        # (in the page's order, whatever order the sections finish in).
+        finished[number] = section
         page = render(
-            sections,
+            [finished[n] for n in items if n in finished],
             title="bayesmin — the theoretical minimum of Bayesian ML, executed",
             subtitle=f"profile {profile.name}: {profile.chains} chains × {profile.draws} draws "
             f"after {profile.tune} warm-up; seed {seed}",
         )
         write_atomic(out / "index.html", page)
-    return out / "index.html", sections
+
+    def step_of(number: int | str) -> Callable[[str], None]:
+        return lambda message: progress(number, message) if progress is not None else None
+
+    if isolate:
+        settings = (out, profile, seed, list(topics))
+        _build_isolated(_worker_context(topics), items, settings, step_of, publish, jobs)
+    else:
+        for number in items:
+            publish(number, _build_section(number, out, profile, seed, step_of(number), topics))
+    return out / "index.html", [finished[n] for n in items]
 
 
 LEDGER_HEADING = "The course's claims, each checked"
@@ -281,49 +296,73 @@ def _section_worker(
     conn.close()
 
 
-def _build_in_process(
-    context,
-    number: int | str,
-    out: Path,
-    profile: Profile,
-    seed: int,
-    step: Callable[[str], None],
-    topics: Sequence[int],
-) -> Section:
+def _start(context, number: int | str, settings: tuple):
+    """Start the process that builds ``number``'s section; ``(its pipe, the process)``."""
+    out, profile, seed, topics = settings
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
         target=_section_worker,
-        args=(number, BUILDERS.get(number), str(out), profile, seed, list(topics), send),
+        args=(number, BUILDERS.get(number), str(out), profile, seed, topics, send),
         name=f"bayesmin-report-{number}",
         daemon=True,
     )
     process.start()
     send.close()  # ours closed: the pipe ends (EOFError) when the process does
-    section = None
+    return receive, process
+
+
+def _stop(process) -> None:
+    if process.is_alive():  # interrupted: the section's work is not wanted any more
+        process.terminate()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+    process.join()
+
+
+def _build_isolated(
+    context,
+    items: Sequence[int | str],
+    settings: tuple,
+    step_of: Callable[[int | str], Callable[[str], None]],
+    publish: Callable[[int | str, Section], None],
+    jobs: int,
+) -> None:
+    """Build every section in a process of its own, ``jobs`` at a time, in ``items`` order.
+
+    Each finished section goes to ``publish`` as it comes back; a process that ends
+    without its section (killed for memory, crashed in compiled code) gives a section
+    that says so.
+    """
+    waiting = list(items)
+    running: dict[Any, tuple[int | str, Any]] = {}  # pipe -> (item, process)
     try:
-        while section is None:
-            try:
-                kind, payload = receive.recv()
-            except EOFError:
-                break
-            if kind == "progress":
-                step(payload)
-            else:
-                section = payload
-        process.join()
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                number = waiting.pop(0)
+                receive, process = _start(context, number, settings)
+                running[receive] = (number, process)
+            for receive in multiprocessing.connection.wait(list(running)):
+                number, process = running[receive]
+                try:
+                    kind, payload = receive.recv()
+                except EOFError:
+                    kind, payload = "ended", None
+                if kind == "progress":
+                    step_of(number)(payload)
+                    continue
+                del running[receive]
+                receive.close()
+                _stop(process)
+                if kind != "section":
+                    payload = _new_section(number, settings[0])
+                    payload.error = (
+                        f"the process building this section ended without it (exit code "
+                        f"{process.exitcode}; -9 is the system's out-of-memory killer); "
+                        "rerun it with fewer --topics or --jobs 1"
+                    )
+                publish(number, payload)
     finally:
-        receive.close()
-        if process.is_alive():  # interrupted: the section's work is not wanted any more
-            process.terminate()
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join()
-    if section is None:
-        section = _new_section(number, out)
-        section.error = (
-            f"the process building this section ended without it (exit code "
-            f"{process.exitcode}; -9 is the system's out-of-memory killer); rerun it "
-            "with fewer --topics"
-        )
-    return section
+        for receive, (_, process) in running.items():
+            receive.close()
+            _stop(process)

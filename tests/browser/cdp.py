@@ -371,12 +371,21 @@ _FORMULAS = """(() => {
 })()"""
 
 
+_WIDTH = """
+(() => {
+  const page = document.documentElement.scrollWidth, window_ = window.innerWidth;
+  return page > window_ + 1 ? [`page is wider than the window (${page} px > ${window_} px)`] : [];
+})()
+"""
+
+
 def page_problems(browser: Browser, screenshot: str | os.PathLike | None = None) -> list[str]:
     """What is broken on the page ``browser`` opened last, as a reader would find it.
 
     Console errors; images that did not load; in-page links (``#id``) that name no
     element; navigation links that do not bring their section into view; MathML
-    formulas with an empty box (zero width or height). An empty list for a sound page.
+    formulas with an empty box (zero width or height); a page wider than the window
+    (a table that pushes the whole page sideways). An empty list for a sound page.
     With ``screenshot``, a full-page PNG is saved there after the checks, every
     ``<details>`` open.
     """
@@ -385,6 +394,7 @@ def page_problems(browser: Browser, screenshot: str | os.PathLike | None = None)
     problems += browser.evaluate(_IMAGES_AND_LINKS)
     problems += browser.evaluate(_NAVIGATION)["problems"]
     problems += browser.evaluate(_FORMULAS)
+    problems += browser.evaluate(_WIDTH)
     if screenshot is not None:
         browser.screenshot(screenshot)
     # Anything logged while the checks ran (a script error, a late load failure).

@@ -232,6 +232,7 @@ BAD = [
     (["fit", "glad", "--data", "{votes}"], "missing column(s) 'label'"),
     (["report", "--topics", "11"], "unknown topic"),
     (["report", "--profile", "huge"], "unknown profile"),
+    (["report", "--jobs", 0], "--jobs must be at least 1, got 0"),
     (["fit", "gamma_poisson", "--no-such-flag"], "No such option"),
     # Run lengths: inference.sampling.check_run_lengths, spelt as the options.
     (["fit", "gamma_poisson", "--draws", 0], "--draws must be an integer >= 1, got 0"),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bayesmin.reports import ledger
-from bayesmin.reports.mathml import tex
+from bayesmin.reports.mathml import tex, typeset
 
 SHARED_COURSE = Path("/work/shared/COURSE.ru.md")
 
@@ -60,6 +60,9 @@ def test_every_where_names_a_real_attribute():
 def test_every_formula_typesets():
     for claim in ledger.CLAIMS:
         assert "<math" in tex(claim.latex, display=True)
+        # The course's words too: their inline formulas are typeset in the quote.
+        quoted = typeset(claim.quote_ru)
+        assert "$" not in re.sub(r"<math.*?</math>", "", quoted), claim.quote_ru
 
 
 def test_every_check_passes(results):
@@ -139,7 +142,8 @@ def test_count_line_and_page(results, tmp_path):
     page = path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
     assert line in page
-    assert page.count("<math") == len(results)
+    # One display formula per claim (the quotes' inline formulas are inline).
+    assert page.count('display="block"') == len(results)
     assert "<script" not in page and "http://" not in page.replace(
         'xmlns="http://www.w3.org/1998/Math/MathML"', ""
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import textwrap
 
+import pytest
+
 from bayesmin.reports import report
 
 FINE = """
@@ -43,12 +45,12 @@ def test_a_dead_section_process_is_reported_and_the_others_build(tmp_path, monke
     page, sections = report.build_report(
         tmp_path / "out", [7, 2], progress=lambda n, m: steps.append((n, m)), ledger=False
     )
-    crashed, fine = sections
+    crashed, fine = sections  # in the page's order, whichever finished first (jobs=2)
     assert "ended without it (exit code 3" in crashed.error
     assert fine.error is None and fine.seconds > 0
     assert (7, "about to die") in steps and (2, "halfway") in steps
     text = page.read_text()
-    assert "built in a process of its own" in text
+    assert "built in a process of its own" in text and "<math" in text
     assert "This section failed" in text  # the dead one is on the page, with its reason
 
 
@@ -65,3 +67,10 @@ def test_in_process_and_isolated_sections_are_the_same(tmp_path, monkeypatch):
     _, (local,) = report.build_report(tmp_path / "b", [2], ledger=False, isolate=False)
     assert [b.html for b in isolated.blocks] == [b.html for b in local.blocks]
     assert isolated.heading == local.heading and isolated.error is local.error is None
+
+
+def test_jobs_must_be_a_whole_number_of_at_least_one(tmp_path):
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs must be a whole number >= 1"):
+            report.build_report(tmp_path / "out", [2], jobs=bad)
+    assert not (tmp_path / "out").exists()  # refused before any folder is made
