@@ -206,7 +206,7 @@ def compile_exported(fn: Callable, args: Any, *, identity: Hashable) -> jax.stag
             return compile_lowered(jax.jit(fn).lower(*args))
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.partial")
             partial.write_bytes(blob)
             os.replace(partial, path)  # readers never see half a file
         except OSError:

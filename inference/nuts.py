@@ -124,8 +124,8 @@ def numpyro_start(
         # pytrees ``jax.export`` can keep); its structure is known once ``init`` is traced.
         tree = []
 
-        def init(keys, x0, data):
-            state = jax.vmap(
+        def init_state(keys, x0, data):
+            return jax.vmap(
                 lambda key, x: init_kernel(
                     x,
                     num_warmup=tune,
@@ -135,17 +135,26 @@ def numpyro_start(
                     rng_key=key,
                 )
             )(keys, x0)
-            leaves, treedef = jax.tree.flatten(state)
+
+        def init(keys, x0, data):
+            leaves, treedef = jax.tree.flatten(init_state(keys, x0, data))
             tree[:] = [treedef]
             return leaves
 
+        def treedef():
+            # ``init`` came from disk but the loop did not (another process was still
+            # writing it): the state's structure, traced abstractly, compiling nothing.
+            if not tree:
+                tree.append(jax.tree.structure(jax.eval_shape(init_state, keys, x0, data)))
+            return tree[0]
+
         def step(state, data):
-            state = jax.tree.unflatten(tree[0], state)
+            state = jax.tree.unflatten(treedef(), state)
             state = jax.vmap(lambda s: sample_kernel(s, model_args=(data,)))(state)
             return jax.tree.leaves(state)
 
         def record(leaves):
-            state = jax.tree.unflatten(tree[0], leaves)
+            state = jax.tree.unflatten(treedef(), leaves)
             return state.z, {
                 "potential_energy": state.potential_energy,
                 "accept_prob": state.accept_prob,
@@ -163,8 +172,9 @@ def numpyro_start(
             *key[1:],
             function_digest(logdensity_fn, x0[0], data),
         )
-        # ``init`` is traced first: NumPyro's ``sample_kernel`` reads the settings
-        # ``init_kernel`` left in their shared closure.
+        # ``init`` is traced first (or, where it came from disk, ``init_state`` by
+        # ``treedef``): NumPyro's ``sample_kernel`` reads the settings ``init_kernel``
+        # left in their shared closure.
         init_c = compile_exported(init, (keys, x0, data), identity=("init", *identity))
         state = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in init_c.out_info]
         advance = _loop(step, chunk, record)
