@@ -2521,7 +2521,13 @@ h1 { font-size: 1.5em; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid #ccc; padding: 0.4em 0.6em; vertical-align: top; text-align: left; }
 th { background: #f4f4f4; }
-td.formula { overflow-x: auto; max-width: 32em; }
+table.ledger { table-layout: fixed; width: 100%; }
+table.ledger th { text-align: left; }
+table.ledger th:nth-child(1) { width: 2.2rem; } table.ledger th:nth-child(2) { width: 3.4rem; }
+table.ledger th:nth-child(3) { width: 27%; } table.ledger th:nth-child(4) { width: 20%; }
+table.ledger th:nth-child(5) { width: 11%; } table.ledger th:nth-child(6) { width: 8%; }
+table.ledger th:nth-child(8) { width: 4.4rem; }
+td.formula { overflow-x: auto; }
 td { overflow-wrap: break-word; }
 td code { overflow-wrap: anywhere; }
 .wide { overflow-x: auto; max-width: 100%; }

@@ -223,7 +223,13 @@ def _forward_reverse(section: Section, ctx: Context) -> None:
     dens = p2.pdf(np.stack([xx, yy], axis=-1))
     ax2.contourf(xx, yy, dens, levels=12, cmap="Greys")
     for fit, color in zip(rev2, ("C0", "C1"), strict=True):
-        _ellipse(ax2, fit.mean, fit.cov, color, f"reverse, start {tuple(fit.start)}")
+        _ellipse(
+            ax2,
+            fit.mean,
+            fit.cov,
+            color,
+            "reverse, start (" + ", ".join(f"{v:+.1f}" for v in fit.start) + ")",
+        )
     _ellipse(ax2, fwd2.mean, fwd2.cov, "C3", "forward (moment matched)", ls="--")
     ax2.set_aspect("equal")
     ax2.set_xlim(-5, 5)

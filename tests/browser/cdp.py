@@ -247,26 +247,32 @@ class Browser:
             raise BrowserError(f"JavaScript failed: {text}")
         return result["result"].get("value")
 
-    def screenshot(self, path: str | os.PathLike) -> Path:
-        """Save a PNG of the whole page (not only the viewport) to ``path``."""
+    def screenshot(self, path: str | os.PathLike) -> list[Path]:
+        """Save PNGs of the whole page (not only the viewport): ``path``, then ``path``'s
+        stem with ``-2``, ``-3``… for each further :data:`MAX_SCREENSHOT_HEIGHT` of a long
+        page (a bitmap taller than that is cut off by Chromium). The files, top first."""
         metrics = self.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         width = max(VIEWPORT[0], math.ceil(size["width"]))
-        height = min(MAX_SCREENSHOT_HEIGHT, math.ceil(size["height"]))
-        # A viewport as tall as the page, so what lies below the fold is laid out and
-        # painted; as wide as before, so the page does not reflow: content wider than the
-        # viewport (a wide table) is captured beyond it, as a reader would scroll to it.
-        self._set_viewport(VIEWPORT[0], height)
+        total = math.ceil(size["height"])
+        path, paths = Path(path), []
         try:
-            clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
-            shot = self.call(
-                "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
-            )
+            for k, top in enumerate(range(0, max(total, 1), MAX_SCREENSHOT_HEIGHT)):
+                height = min(MAX_SCREENSHOT_HEIGHT, total - top) or VIEWPORT[1]
+                # A viewport as tall as the tile, so what lies below the fold is laid out
+                # and painted; as wide as before, so the page does not reflow: content
+                # wider than the viewport is captured beyond it, as a reader would scroll.
+                self._set_viewport(VIEWPORT[0], height)
+                clip = {"x": 0, "y": top, "width": width, "height": height, "scale": 1}
+                shot = self.call(
+                    "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=clip
+                )
+                tile = path if k == 0 else path.with_name(f"{path.stem}-{k + 1}{path.suffix}")
+                tile.write_bytes(base64.b64decode(shot["data"]))
+                paths.append(tile)
         finally:
             self._set_viewport(*VIEWPORT)
-        path = Path(path)
-        path.write_bytes(base64.b64decode(shot["data"]))
-        return path
+        return paths
 
     def _set_viewport(self, width: int, height: int) -> None:
         self.call(
