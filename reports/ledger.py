@@ -2515,28 +2515,34 @@ def count_line(results: Sequence[Result]) -> str:
 
 # --------------------------------------------------------------------------- rendering
 
+# The page around the table (ledger.html alone).
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; line-height: 1.4; }
 h1 { font-size: 1.5em; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border: 1px solid #ccc; padding: 0.4em 0.6em; vertical-align: top; text-align: left; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid #ccc; padding: 0.4em 0.6em; }
 th { background: #f4f4f4; }
-table.ledger { table-layout: fixed; width: 100%; }
-table.ledger th { text-align: left; }
-table.ledger th:nth-child(1) { width: 2.2rem; } table.ledger th:nth-child(2) { width: 3.4rem; }
-table.ledger th:nth-child(3) { width: 27%; } table.ledger th:nth-child(4) { width: 20%; }
-table.ledger th:nth-child(5) { width: 11%; } table.ledger th:nth-child(6) { width: 8%; }
-table.ledger th:nth-child(8) { width: 4.4rem; }
-td.formula { overflow-x: auto; }
-td { overflow-wrap: break-word; }
-td code { overflow-wrap: anywhere; }
-.wide { overflow-x: auto; max-width: 100%; }
-.gloss { color: #555; font-size: 0.9em; }
-.course { color: #8a4b00; font-size: 0.85em; }
 .pass { color: #0a6b0a; font-weight: bold; }
 .fail { color: #b00020; font-weight: bold; }
-.def { color: #555; }
 p.count { font-size: 1.1em; font-weight: bold; }
+"""
+
+# The table's own layout, carried with it (the report's page and ledger.html alike): a
+# fixed layout keeps every column in view; a long formula scrolls inside its cell.
+_TABLE_CSS = """
+.ledger-wide { overflow-x: auto; max-width: 100%; }
+table.ledger { table-layout: fixed; width: 100%; font-size: 0.85rem; }
+table.ledger th, table.ledger td { vertical-align: top; text-align: left; }
+table.ledger th:nth-child(1) { width: 3%; } table.ledger th:nth-child(2) { width: 5%; }
+table.ledger th:nth-child(3) { width: 26%; } table.ledger th:nth-child(4) { width: 19%; }
+table.ledger th:nth-child(5) { width: 11%; } table.ledger th:nth-child(6) { width: 8%; }
+table.ledger th:nth-child(7) { width: 21%; } table.ledger th:nth-child(8) { width: 7%; }
+table.ledger td { overflow-wrap: break-word; }
+table.ledger td.formula { overflow-x: auto; }
+table.ledger td code { overflow-wrap: anywhere; }
+table.ledger .gloss { color: #555; font-size: 0.9em; }
+table.ledger .course { color: #8a4b00; font-size: 0.85em; }
+table.ledger .def { color: #555; }
 """
 
 
@@ -2575,7 +2581,8 @@ def ledger_html(results: Sequence[Result]) -> str:
     rows = "\n".join(_row(k + 1, r) for k, r in enumerate(results))
     return (
         f'<p class="count">{html.escape(count_line(results))}</p>\n'
-        '<div class="wide"><table class="ledger">\n<thead><tr><th>#</th><th>course §</th><th>formula</th>'
+        f"<style>{_TABLE_CSS}</style>\n"
+        '<div class="ledger-wide"><table class="ledger">\n<thead><tr><th>#</th><th>course §</th><th>formula</th>'
         "<th>the course's words</th><th>where in the code</th><th>check</th><th>value</th>"
         "<th>pass/fail</th></tr></thead>\n<tbody>\n"
         f"{rows}\n</tbody>\n</table></div>\n"
