@@ -43,6 +43,7 @@ import os
 import tempfile
 import time
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,8 @@ def _load(path: Path) -> DigitClassifier | None:
             n = int(f["n_layers"])
             weights = tuple(f[f"w{k}"] for k in range(n))
             biases = tuple(f[f"b{k}"] for k in range(n))
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        # Absent, unreadable, truncated (BadZipFile is none of the others), or not ours.
         return None
     if not _shapes_ok(weights, biases):
         return None

@@ -114,9 +114,11 @@ def test_unwritable_or_absent_cache_folder_trains_in_memory(model, monkeypatch, 
         D.classifier.cache_clear()
 
 
-def test_corrupt_cache_file_is_replaced(model, monkeypatch, tmp_path, split):
+@pytest.mark.parametrize("content", ["garbage", "truncated"])
+def test_corrupt_cache_file_is_replaced(model, monkeypatch, tmp_path, split, content):
+    good = D.cache_path().read_bytes()  # the module's file, before the folder changes
     monkeypatch.setenv("BAYESMIN_CACHE", str(tmp_path))
-    D.cache_path().write_bytes(b"not an npz")
+    D.cache_path().write_bytes(b"not an npz" if content == "garbage" else good[: len(good) // 2])
     calls = _stub_training(monkeypatch, model)
     try:
         assert D.classifier() is model and calls == [1]
