@@ -161,7 +161,11 @@ def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
         to the training data vs the test set), ``n_eval``, ``n_test``. The distance is the
         sliced Wasserstein-2 for 2-D data and the unbiased MMD² with an RBF kernel (median
         bandwidth) for the 64-D digits, where 200 random 1-D projections would see too
-        little.
+        little. For the digits also the Fréchet distance in a digit classifier's
+        features (:mod:`.digits`, an FID for 8×8 images): ``frechet_distance`` (the
+        DDPM's samples), ``frechet_distance_gaussian`` (the fitted Gaussian's, clipped to
+        [−1, 1]), ``frechet_distance_floor`` (training images: what a perfect generator
+        scores), ``digit_confidence`` and ``digit_class_entropy``.
     """
     n = trainer.config.n_eval
     x = trainer.sample(state, n, seed=seed)
@@ -170,10 +174,33 @@ def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
         name, dist = "sliced_wasserstein", sliced_wasserstein
     else:
         name, dist = "mmd_rbf", mmd_rbf
-    return {
+    out = {
         "metric": name,
         "distance": dist(x, trainer.x_test),
         "baseline_gaussian_distance": dist(g, trainer.x_test),
         "n_eval": n,
         "n_test": len(trainer.x_test),
+    }
+    if trainer.config.dataset == "digits":
+        out.update(_digit_rows(x, g, np.asarray(trainer.x_train)))
+    return out
+
+
+def _digit_rows(x: np.ndarray, g: np.ndarray, x_train: np.ndarray) -> dict[str, Any]:
+    """The digits' Fréchet distances (:mod:`.digits`): the DDPM's samples ``x``, the
+    fitted Gaussian's ``g`` (clipped to the pixels' range, as the data are) and the floor,
+    as many training images; with the classifier's confidence and class entropy."""
+    from . import digits
+
+    judged = digits.digit_metrics(x)
+    held_out = digits.digits_split()["x_test"]
+    n = len(x)
+    rng = np.random.default_rng(0)
+    floor = x_train[rng.choice(len(x_train), size=min(n, len(x_train)), replace=False)]
+    return {
+        "frechet_distance": judged["frechet_distance"],
+        "frechet_distance_gaussian": digits.frechet_distance(np.clip(g, -1.0, 1.0), held_out),
+        "frechet_distance_floor": digits.frechet_distance(floor, held_out),
+        "digit_confidence": judged["confidence"],
+        "digit_class_entropy": judged["class_entropy"],
     }

@@ -276,3 +276,17 @@ def test_datasets_are_float32_with_a_held_out_set():
         dataset("cifar")
     with pytest.raises(ValueError, match="ask for fewer"):
         dataset("digits", n=1700)
+
+
+@pytest.mark.slow
+def test_an_untrained_network_scores_worse_than_the_gaussian_on_the_digits():
+    """Negative control of the digits' Fréchet distance (diagnostics.digits): samples of
+    an untrained ε-network are farther from the held-out digits than the fitted
+    Gaussian's, which are farther than the training images (the floor)."""
+    from bayesmin.models.diffusion import dataset
+
+    config = ddpm_config("digits", hidden=32, depth=1, steps=1, n_eval=200)
+    trainer = DDPMTrainer(config, dataset("digits", seed=0))  # one step: untrained
+    m = ddpm_metrics(trainer, trainer.init(0), seed=0)
+    assert m["frechet_distance_floor"] < m["frechet_distance_gaussian"] < m["frechet_distance"]
+    assert 0.0 <= m["digit_class_entropy"] <= np.log(10) + 1e-9
