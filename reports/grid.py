@@ -26,6 +26,7 @@ import pandas as pd
 
 from .. import diagnostics, inference, models
 from ..inference._checks import MAX_SEED
+from . import interrupts
 from .executor import open_executor
 from .rundir import atomic_path, ensure, write_atomic
 from .tables import csv_text
@@ -127,8 +128,11 @@ def run_file(out: Path, sampler: str, seed: int) -> Path:
 
 def save_idata(idata: az.InferenceData, path: Path) -> None:
     # ArviZ writes in place; write beside the target and rename, so an interrupted
-    # run never leaves a truncated netCDF where a finished one is expected.
-    with atomic_path(path) as tmp:
+    # run never leaves a truncated netCDF where a finished one is expected. A signal
+    # waits for the write (a fraction of a second): raised inside h5netcdf's File
+    # constructor it left a half-made file object whose finaliser printed an
+    # "Exception ignored" traceback at exit.
+    with interrupts.held(), atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp))
 
 
