@@ -141,7 +141,7 @@ class Browser:
                 with urllib.request.urlopen(f"http://{endpoint}/json", timeout=5) as reply:
                     targets = json.load(reply)
                 page = next((t for t in targets if t.get("type") == "page"), None)
-            except OSError:
+            except OSError:  # not listening yet: ask again until the deadline
                 pass
             if page is None:
                 if time.monotonic() > deadline:
@@ -290,7 +290,7 @@ class Browser:
         if self._ws is not None:
             try:
                 self._ws.close()
-            except (OSError, websocket.WebSocketException):
+            except (OSError, websocket.WebSocketException):  # already gone: nothing to close
                 pass
             self._ws = None
         if self._proc.poll() is None:
