@@ -39,6 +39,8 @@ Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance weighted autoencode
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -66,6 +68,7 @@ __all__ = [
 ]
 
 N_PIXELS = 64
+_N_DIGITS = 1797  # images in scikit-learn's copy of the UCI digits
 _F32 = jnp.float32
 _LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -82,12 +85,25 @@ def digits(seed: int = 0, test_size: float = 0.2) -> dict[str, np.ndarray]:
     ≤ 0, and directly comparable; a Bernoulli "likelihood" of grey levels would not be
     a distribution over the data at all.
 
+    The split is the diffusion model's (:func:`bayesmin.models.diffusion.dataset`
+    ``("digits", seed=seed)``): one seeded permutation of the images, the first ones for
+    training, the rest held out. With ``seed=0`` and the default ``test_size`` the
+    held-out images are exactly those on which the digit classifier of
+    :mod:`bayesmin.diagnostics.digits` is judged and against which its Fréchet distance
+    measures generated images; a VAE trained here has never seen them. (A stratified
+    split of its own, as this function once drew, put 287 of those 360 images in the
+    VAE's training set: its samples were then compared with images it had learned.)
+
     Parameters
     ----------
     seed : int
-        Seed of the stratified split (each digit keeps its share in both parts).
+        Seed of the permutation. Only ``seed=0`` shares its held-out images with the
+        digit classifier's.
     test_size : float
-        Fraction held out for testing, in (0, 1).
+        Fraction held out for testing, in (0, 1): the last ``ceil(test_size · 1797)``
+        images of the permutation (scikit-learn's rounding, so 0.2 gives 360). Any
+        ``test_size >= 0.2`` keeps the classifier's 360 held-out images out of training
+        (the training images are a prefix of the permutation); a smaller one does not.
 
     Returns
     -------
@@ -96,18 +112,23 @@ def digits(seed: int = 0, test_size: float = 0.2) -> dict[str, np.ndarray]:
         ``y_train``, ``y_test`` int32 digit labels (used for plots only). With the
         defaults, 1,437 training and 360 test images.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from .diffusion import dataset
 
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be in (0, 1), got {test_size}; pass e.g. 0.2")
-    raw = load_digits()
-    x = (raw.data > 7).astype(np.float32)
-    y = raw.target.astype(np.int32)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y
-    )
-    return {"x_train": x_train, "x_test": x_test, "y_train": y_train, "y_test": y_test}
+    n_test = math.ceil(test_size * _N_DIGITS)
+    n_train = _N_DIGITS - n_test
+    if n_test < 1 or n_train < 2:
+        raise ValueError(f"test_size {test_size} leaves no test or training images; pass e.g. 0.2")
+    d = dataset("digits", n_train, seed, n_test=n_test)
+    # The diffusion scale is raw / 8 − 1 (exact in float32 for the integer ink levels
+    # 0-16), so raw > 7, i.e. raw >= 8, is x >= 0.
+    return {
+        "x_train": (d["x_train"] >= 0.0).astype(np.float32),
+        "x_test": (d["x_test"] >= 0.0).astype(np.float32),
+        "y_train": np.asarray(d["y_train"], np.int32),
+        "y_test": np.asarray(d["y_test"], np.int32),
+    }
 
 
 def independent_pixels(x_train, x_test) -> float:

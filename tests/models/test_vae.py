@@ -19,16 +19,32 @@ def data():
     return vae.digits(0)
 
 
-def test_digits_are_binary_float32_and_stratified(data):
+def test_digits_are_binary_float32_on_the_classifiers_split(data):
+    from bayesmin.models.diffusion import dataset
+
     assert data["x_train"].shape == (1437, 64) and data["x_test"].shape == (360, 64)
     for name in ("x_train", "x_test"):
         assert data[name].dtype == np.float32
         assert set(np.unique(data[name])) == {0.0, 1.0}
-    # Stratified: every digit keeps its share (within one image) in the test set.
-    share_train = np.bincount(data["y_train"]) / len(data["y_train"])
-    share_test = np.bincount(data["y_test"]) / len(data["y_test"])
-    assert np.all(np.abs(share_train - share_test) * len(data["y_test"]) <= 1.0)
+    # The diffusion model's split, which the digit classifier is trained and judged on:
+    # its held-out images are the VAE's, never among its training images. Grey levels
+    # raw / 8 - 1 >= 0 are raw ink >= 8, the binarisation at raw > 7.
+    grey = dataset("digits", seed=0)
+    for part in ("train", "test"):
+        np.testing.assert_array_equal(data[f"x_{part}"], grey[f"x_{part}"] >= 0.0)
+        np.testing.assert_array_equal(data[f"y_{part}"], grey[f"y_{part}"])
+        assert data[f"y_{part}"].dtype == np.int32
     np.testing.assert_array_equal(vae.digits(0)["x_test"], data["x_test"])
+
+
+def test_larger_test_size_keeps_the_default_test_images_held_out(data):
+    bigger = vae.digits(0, test_size=0.3)
+    assert bigger["x_test"].shape == (540, 64)  # ceil(0.3 * 1797), scikit-learn's rounding
+    # A prefix of the same permutation trains; the default test images stay held out.
+    np.testing.assert_array_equal(bigger["x_train"], data["x_train"][:1257])
+    np.testing.assert_array_equal(bigger["x_test"][-360:], data["x_test"])
+    with pytest.raises(ValueError, match="test_size must be in"):
+        vae.digits(0, test_size=1.0)
 
 
 def test_registered_with_numpyro_only():
