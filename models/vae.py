@@ -19,6 +19,14 @@ Notation → code: θ is the decoder's weights (:class:`Decoder`, NumPyro parame
 ``latent_dim``; x is a row of ``x_train``; the latent sample site is ``z``, the
 observed one ``x``.
 
+Two architectures of g_φ and f_θ (``networks(..., architecture=...)``): ``"mlp"``, one
+hidden layer each, as in Kingma & Welling's experiments; and ``"conv"``
+(:class:`ConvEncoder`, :class:`ConvDecoder`), two strided 3×3 convolutions down to a
+2×2 map and transposed convolutions back up — the encoder/decoder pattern of
+convolutional generative models (Radford, Metz & Chintala 2016) at the scale of 8×8
+images. Both map one flat image (64,) and one latent point (L,), so nothing below
+depends on which.
+
 Everything here is written twice on purpose: once declaratively (:func:`model` and
 :func:`guide`, with the networks registered through
 :func:`numpyro.contrib.module.eqx_module`) for training, and once as plain JAX
@@ -35,6 +43,8 @@ References
 Kingma, D. P. & Welling, M. (2014). Auto-encoding variational Bayes. *ICLR*.
 Burda, Y., Grosse, R. & Salakhutdinov, R. (2016). Importance weighted autoencoders.
 *ICLR*.
+Radford, A., Metz, L. & Chintala, S. (2016). Unsupervised representation learning with
+deep convolutional generative adversarial networks. *ICLR*.
 """
 
 from __future__ import annotations
@@ -52,7 +62,10 @@ from numpyro.contrib.module import eqx_module
 from .base import ModelSpec, register
 
 __all__ = [
+    "ARCHITECTURES",
     "N_PIXELS",
+    "ConvDecoder",
+    "ConvEncoder",
     "Decoder",
     "Encoder",
     "Normal32",
@@ -68,6 +81,7 @@ __all__ = [
 ]
 
 N_PIXELS = 64
+ARCHITECTURES = ("mlp", "conv")
 _N_DIGITS = 1797  # images in scikit-learn's copy of the UCI digits
 _F32 = jnp.float32
 _LOG_2PI = float(np.log(2.0 * np.pi))
@@ -174,8 +188,10 @@ class Decoder(eqx.Module):
     """f_θ: a latent point (latent_dim,) → 64 Bernoulli logits of p(x | z)."""
 
     mlp: eqx.nn.MLP
+    latent_dim: int = eqx.field(static=True)
 
     def __init__(self, latent_dim: int, hidden: int, depth: int, *, key: jax.Array):
+        self.latent_dim = latent_dim
         self.mlp = eqx.nn.MLP(
             latent_dim, N_PIXELS, hidden, depth, activation=jax.nn.relu, dtype=_F32, key=key
         )
@@ -184,18 +200,104 @@ class Decoder(eqx.Module):
         return self.mlp(z)
 
 
+# Channels of the two convolutions (8×8 → 4×4 → 2×2); the decoder mirrors them.
+_CONV_CHANNELS = (32, 64)
+_SIDE = 8  # the images are 8×8
+
+
+class ConvEncoder(eqx.Module):
+    """g_φ as a small convolutional network: an image (64,) → (μ, log σ), each (L,).
+
+    The image is reshaped to one 8×8 channel; two 3×3 convolutions with stride 2 and
+    ReLU (1 → 32 channels, 8×8 → 4×4; 32 → 64, 4×4 → 2×2) and one linear layer from the
+    256 features to 2·L outputs, split as in :class:`Encoder`. Convolutions share their
+    weights across positions, so a stroke is recognised wherever it lies — the prior
+    an MLP has to learn from 1,437 images.
+    """
+
+    convs: tuple[eqx.nn.Conv2d, ...]
+    head: eqx.nn.Linear
+    latent_dim: int = eqx.field(static=True)
+
+    def __init__(self, latent_dim: int, *, key: jax.Array):
+        self.latent_dim = latent_dim
+        k1, k2, k3 = jax.random.split(key, 3)
+        c1, c2 = _CONV_CHANNELS
+        self.convs = (
+            eqx.nn.Conv2d(1, c1, 3, stride=2, padding=1, dtype=_F32, key=k1),
+            eqx.nn.Conv2d(c1, c2, 3, stride=2, padding=1, dtype=_F32, key=k2),
+        )
+        self.head = eqx.nn.Linear(c2 * (_SIDE // 4) ** 2, 2 * latent_dim, dtype=_F32, key=k3)
+
+    def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = x.reshape(1, _SIDE, _SIDE)
+        for conv in self.convs:
+            h = jax.nn.relu(conv(h))
+        out = self.head(h.reshape(-1))
+        return out[: self.latent_dim], out[self.latent_dim :]
+
+
+class ConvDecoder(eqx.Module):
+    """f_θ as the mirror of :class:`ConvEncoder`: a latent point (L,) → 64 logits.
+
+    A linear layer and ReLU to a 64-channel 2×2 feature map, then two 3×3 transposed
+    convolutions with stride 2 (64 → 32 channels, 2×2 → 4×4, ReLU; 32 → 1, 4×4 → 8×8,
+    no activation: the outputs are logits), flattened to (64,).
+    """
+
+    head: eqx.nn.Linear
+    deconvs: tuple[eqx.nn.ConvTranspose2d, ...]
+    latent_dim: int = eqx.field(static=True)
+
+    def __init__(self, latent_dim: int, *, key: jax.Array):
+        self.latent_dim = latent_dim
+        k1, k2, k3 = jax.random.split(key, 3)
+        c1, c2 = _CONV_CHANNELS
+        self.head = eqx.nn.Linear(latent_dim, c2 * (_SIDE // 4) ** 2, dtype=_F32, key=k1)
+        # output_padding=1: a stride-2 transposed convolution of a 3×3 kernel with
+        # padding 1 maps n to 2n − 1; one more row and column gives exactly 2n.
+        self.deconvs = (
+            eqx.nn.ConvTranspose2d(
+                c2, c1, 3, stride=2, padding=1, output_padding=1, dtype=_F32, key=k2
+            ),
+            eqx.nn.ConvTranspose2d(
+                c1, 1, 3, stride=2, padding=1, output_padding=1, dtype=_F32, key=k3
+            ),
+        )
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        h = jax.nn.relu(self.head(z)).reshape(_CONV_CHANNELS[1], _SIDE // 4, _SIDE // 4)
+        h = jax.nn.relu(self.deconvs[0](h))
+        return self.deconvs[1](h).reshape(N_PIXELS)
+
+
 def networks(
-    latent_dim: int = 2, hidden: int = 256, depth: int = 1, *, key: jax.Array
-) -> tuple[Encoder, Decoder]:
+    latent_dim: int = 2,
+    hidden: int = 256,
+    depth: int = 1,
+    *,
+    key: jax.Array,
+    architecture: str = "mlp",
+) -> tuple[Encoder | ConvEncoder, Decoder | ConvDecoder]:
     """A freshly initialised (encoder, decoder) pair, float32.
 
-    ``depth`` is the number of hidden layers of each MLP, ``hidden`` their width.
+    ``architecture`` is ``"mlp"`` (:class:`Encoder`, :class:`Decoder`: ``depth`` hidden
+    layers of width ``hidden`` each) or ``"conv"`` (:class:`ConvEncoder`,
+    :class:`ConvDecoder`: fixed 32/64 channels; ``hidden`` and ``depth`` are not used).
+    Either way the encoder maps one image (64,) to (μ, log σ) and the decoder one latent
+    point (L,) to 64 logits, so every density and bound below takes either pair.
     """
     if latent_dim < 1:
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}; pass e.g. 2")
     if hidden < 1 or depth < 1:
         raise ValueError(f"need hidden >= 1 and depth >= 1, got {hidden} and {depth}")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+        )
     k_enc, k_dec = jax.random.split(key)
+    if architecture == "conv":
+        return ConvEncoder(latent_dim, key=k_enc), ConvDecoder(latent_dim, key=k_dec)
     return Encoder(latent_dim, hidden, depth, key=k_enc), Decoder(
         latent_dim, hidden, depth, key=k_dec
     )
@@ -219,14 +321,14 @@ class Normal32(dist.Normal):
         return self.loc + eps * self.scale
 
 
-def model(x: jax.Array, decoder: Decoder) -> None:
+def model(x: jax.Array, decoder: Decoder | ConvDecoder) -> None:
     """p(x | z) p(z) over a batch: sites ``z`` (batch, L) and observed ``x`` (batch, 64).
 
     ``decoder`` gives the architecture and the initial weights; SVI substitutes the
     current weights through the NumPyro parameter ``decoder$params``.
     """
     net = eqx_module("decoder", decoder)
-    latent_dim = net.mlp.in_size
+    latent_dim = net.latent_dim
     with numpyro.plate("batch", x.shape[0]):
         z = numpyro.sample(
             "z", Normal32(jnp.zeros(latent_dim, _F32), jnp.ones(latent_dim, _F32)).to_event(1)
@@ -235,7 +337,7 @@ def model(x: jax.Array, decoder: Decoder) -> None:
         numpyro.sample("x", dist.Bernoulli(logits=logits).to_event(1), obs=x)
 
 
-def guide(x: jax.Array, encoder: Encoder) -> None:
+def guide(x: jax.Array, encoder: Encoder | ConvEncoder) -> None:
     """q(z | x) = N(μ_φ(x), diag σ_φ(x)²) over a batch; site ``z`` (batch, L).
 
     ``Normal`` has ``rsample``, so NumPyro's ``Trace_ELBO`` differentiates through
@@ -289,7 +391,7 @@ register(
 # ------------------------------------------------------------- plain-JAX densities
 
 
-def log_px_z(decoder: Decoder, x: jax.Array, z: jax.Array) -> jax.Array:
+def log_px_z(decoder: Decoder | ConvDecoder, x: jax.Array, z: jax.Array) -> jax.Array:
     """log p(x | z) = Σ_j [x_j log σ(ℓ_j) + (1 − x_j) log σ(−ℓ_j)], ℓ = f_θ(z).
 
     One image x (64,) and one latent point z (L,); vmap for batches. Same density as

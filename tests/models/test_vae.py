@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,8 +62,9 @@ def test_baseline_is_the_smoothed_independent_bernoulli_likelihood():
 
 
 @pytest.mark.slow
-def test_plain_jax_densities_match_the_numpyro_program(data):
-    enc, dec = vae.networks(2, 16, 1, key=jax.random.PRNGKey(1))
+@pytest.mark.parametrize("architecture", vae.ARCHITECTURES)
+def test_plain_jax_densities_match_the_numpyro_program(data, architecture):
+    enc, dec = vae.networks(2, 16, 1, key=jax.random.PRNGKey(1), architecture=architecture)
     x = jnp.asarray(data["x_test"][:5])
     with handlers.seed(rng_seed=0):
         guide_tr = handlers.trace(partial(vae.guide, encoder=enc)).get_trace(x)
@@ -92,3 +94,25 @@ def test_registered_program_runs_on_the_data_dict(data):
 def test_impossible_network_sizes_are_refused():
     with pytest.raises(ValueError, match="latent_dim must be >= 1"):
         vae.networks(0, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="unknown architecture 'resnet'; choose one of mlp, conv"):
+        vae.networks(2, key=jax.random.PRNGKey(0), architecture="resnet")
+
+
+@pytest.mark.slow
+def test_conv_networks_map_one_image_and_one_latent_point_in_float32(data):
+    enc, dec = vae.networks(3, key=jax.random.PRNGKey(2), architecture="conv")
+    assert isinstance(enc, vae.ConvEncoder) and isinstance(dec, vae.ConvDecoder)
+    x = jnp.asarray(data["x_test"][:4])
+    mu, log_sigma = jax.vmap(enc)(x)
+    assert mu.shape == log_sigma.shape == (4, 3)
+    logits = jax.vmap(dec)(mu)
+    assert logits.shape == (4, 64)
+    leaves = jax.tree_util.tree_leaves(eqx.filter((enc, dec), eqx.is_inexact_array))
+    assert {str(a.dtype) for a in (mu, logits, *leaves)} == {"float32"}
+    # The 8×8 layout is used: moving ink moves the encoding (an MLP would see the same
+    # 64 numbers in another order; a convolution sees a shifted stroke). Negative control
+    # for a reshape that scrambles pixels: every pixel must reach the output.
+    grad = jax.grad(lambda x: enc(x)[0].sum())(x[0])
+    assert np.count_nonzero(np.asarray(grad)) > 48
+    # One latent point -> one image's log-likelihood, as for the MLP.
+    assert vae.log_px_z(dec, x[0], mu[0]).shape == ()
