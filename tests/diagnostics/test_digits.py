@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -226,3 +227,164 @@ def test_bad_images_raise_with_the_remedy(images, message):
     with pytest.raises(ValueError, match=message) as info:
         D.frechet_distance(np.zeros((5, 64)), images)
     assert str(info.value).startswith("y ")  # the message names the argument at fault
+
+
+# --------------------------------------------------------------------------- the VAE
+
+
+class _FixedVAE:
+    """A stand-in trainer whose prior samples are given Bernoulli means: the metric, not
+    a network, is under test (``sample_prior`` is all the metric asks of a trainer)."""
+
+    def __init__(self, p):
+        self.p = np.asarray(p, dtype=np.float64)
+
+    def sample_prior(self, state, n, seed=0):
+        return self.p[np.random.default_rng(seed).choice(len(self.p), n, replace=False)]
+
+
+def test_vae_metrics_of_binary_means_equal_the_binarised_row(model, split):
+    # Means already in {0, 1}: every coin is certain, draws equal means, and 360
+    # binarised training images chosen as the table's row chooses them score its number.
+    binary = (split["x_train"] >= 0).astype(np.float64)
+    m = D.vae_digit_metrics(_FixedVAE(binary), None, n=360, seed=0)
+    assert m["frechet_distance"] == pytest.approx(m["frechet_distance_means"], rel=1e-12)
+    table = D.reference_table(n=360, seed=0).set_index("reference")
+    row = table.loc["training images, binarised", "frechet_distance"]
+    assert m["frechet_distance_floor_binarised"] == pytest.approx(row, rel=1e-12)
+    assert m["digit_n"] == 360 and m["digit_class_histogram"].sum() == 360
+    assert m["digit_confidence"] > 0.9
+
+
+def test_vae_draws_are_coins_with_the_decoders_probabilities(split):
+    p = np.tile(np.linspace(0.05, 0.95, 64), (400, 1))
+    s = D.vae_samples(_FixedVAE(p), None, n=400, seed=3)
+    assert set(np.unique(s["draws"])) == {-1.0, 1.0}
+    np.testing.assert_allclose(s["means"], 2 * p - 1)
+    # Each pixel's share of ink within Monte Carlo error of p (binomial standard error).
+    share = (s["draws"] == 1.0).mean(axis=0)
+    z = (share - p[0]) / np.sqrt(p[0] * (1 - p[0]) / 400)
+    assert np.abs(z).max() < 4.0
+    # Negative control: coins of another probability fail the same check.
+    z_wrong = (share - np.clip(p[0] + 0.1, 0, 1)) / np.sqrt(p[0] * (1 - p[0]) / 400)
+    assert np.abs(z_wrong).max() > 4.0
+
+
+def test_vae_metrics_see_noise_as_no_digit(model, split):
+    # Negative control: a decoder that says 1/2 everywhere makes pure coin-flip noise.
+    noise = D.vae_digit_metrics(_FixedVAE(np.full((400, 64), 0.5)), None, n=360, seed=0)
+    assert noise["frechet_distance"] > 3 * noise["frechet_distance_floor_binarised"]
+    assert noise["frechet_distance_means"] > noise["frechet_distance_floor_binarised"]
+    with pytest.raises(ValueError, match="n must be an integer"):
+        D.vae_digit_metrics(_FixedVAE(np.full((4, 64), 0.5)), None, n=1)
+
+
+def test_binarising_costs_the_training_images_most_of_their_floor(model):
+    # The binarised row against the grey floor over five seeds, 3 standard errors of the
+    # difference apart (measured over ten seeds: 6.9 ± 0.4 against 1.9 ± 0.4).
+    tables = [D.reference_table(seed=s) for s in range(5)]
+    assert [t["reference"].iloc[-1] for t in tables] == ["training images, binarised"] * 5
+    assert list(tables[0]["reference"].iloc[:4]) == [
+        "training images (floor)",
+        "Gaussian, full covariance",
+        "Gaussian, independent pixels",
+        "Bernoulli, independent pixels",
+    ]
+    fd = np.array([t["frechet_distance"].to_numpy() for t in tables])
+    gap = fd[:, 4] - fd[:, 0]
+    assert gap.mean() > 3 * gap.std(ddof=1) / math.sqrt(len(gap))
+    # ... and binary pixels with their correlations kept beat independent coins.
+    assert (fd[:, 4] < fd[:, 3]).all()
+
+
+# The reference's numbers, as a training run would return them (none is run here).
+_NUMBERS = {
+    "frechet_distance": 5.5,
+    "frechet_distance_means": 9.6,
+    "digit_confidence": 0.89,
+    "digit_class_entropy": 2.27,
+    "digit_class_histogram": [36] * 10,
+    "digit_confidence_means": 0.9,
+    "digit_class_entropy_means": 2.2,
+    "frechet_distance_floor_binarised": 6.8,
+    "digit_n": 360,
+    "train_seconds": 1.0,
+}
+
+
+@pytest.fixture
+def reference_cache(monkeypatch, tmp_path):
+    """An empty cache folder and a stub for the reference VAE's training; yields calls."""
+    monkeypatch.setenv("BAYESMIN_CACHE", str(tmp_path))
+    calls = []
+
+    def train(config, seed):
+        calls.append((config.architecture, seed))
+        return dict(_NUMBERS)
+
+    monkeypatch.setattr(D, "_train_vae_reference", train)
+    D.vae_reference.cache_clear()
+    yield calls
+    D.vae_reference.cache_clear()
+
+
+def test_vae_reference_is_computed_once_then_read_from_disk(reference_cache, tmp_path):
+    first = D.vae_reference(seed=2)
+    assert reference_cache == [(D.VAE_REFERENCE_ARCHITECTURE, 2)]
+    path = D.vae_reference_path(2)
+    assert path.parent == tmp_path and "seed2" in path.name and path.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left
+    assert first["frechet_distance"] == 5.5 and first["seed"] == 2
+    assert first["architecture"] == D.VAE_REFERENCE_ARCHITECTURE
+    D.vae_reference.cache_clear()
+    assert D.vae_reference(seed=2) == first
+    assert len(reference_cache) == 1  # read, not trained
+    D.vae_reference(seed=3)  # another seed, another file
+    assert len(reference_cache) == 2 and D.vae_reference_path(3).is_file()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing-number", "other-settings"])
+def test_vae_reference_recomputes_a_damaged_or_foreign_file(reference_cache, damage):
+    D.vae_reference(seed=0)
+    path = D.vae_reference_path(0)
+    text = path.read_text()
+    stored = json.loads(text)
+    if damage == "garbage":
+        path.write_bytes(b"\x00\xffnot json")
+    elif damage == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif damage == "missing-number":
+        del stored["metrics"]["frechet_distance"]
+        path.write_text(json.dumps(stored))
+    else:  # written by a run of other settings (e.g. more steps)
+        stored["header"]["steps"] += 1
+        path.write_text(json.dumps(stored))
+    D.vae_reference.cache_clear()
+    again = D.vae_reference(seed=0)
+    assert len(reference_cache) == 2 and again["frechet_distance"] == 5.5
+    assert json.loads(path.read_text())["header"] == json.loads(text)["header"]  # rewritten
+
+
+@pytest.mark.slow
+def test_vae_reference_trains_the_quick_profile_when_none_is_cached(monkeypatch, tmp_path):
+    # The one real training: a tiny stand-in for the quick profile (seconds).
+    import dataclasses
+
+    from bayesmin.inference import svi
+
+    tiny = dataclasses.replace(
+        svi.VAE_PROFILES["quick"], hidden=16, steps=100, iwae_k=10, elbo_k=2, grad_samples=2
+    )
+    monkeypatch.setitem(svi.VAE_PROFILES, "quick", tiny)
+    monkeypatch.setattr(D, "VAE_REFERENCE_ARCHITECTURE", "mlp")  # the cheap one
+    monkeypatch.setenv("BAYESMIN_CACHE", str(tmp_path))
+    D.vae_reference.cache_clear()
+    try:
+        m = D.vae_reference(seed=0)
+    finally:
+        D.vae_reference.cache_clear()
+    assert m["steps"] == 100 and m["architecture"] == "mlp"
+    assert np.isfinite([m[k] for k in ("frechet_distance", "frechet_distance_means")]).all()
+    assert sum(m["digit_class_histogram"]) == 360
+    stored = json.loads(D.vae_reference_path(0).read_text())
+    assert stored["header"]["hidden"] == 16 and stored["metrics"]["digit_n"] == 360
