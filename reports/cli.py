@@ -337,7 +337,11 @@ def fit(
     k: Annotated[int | None, typer.Option(help="Mixtures: the number of components.")] = None,
     q: Annotated[int | None, typer.Option(help="PPCA: the latent dimension.")] = None,
     profile: Annotated[
-        str | None, typer.Option(help="vae, ddpm: 'quick' (default) or 'full' training.")
+        str | None,
+        typer.Option(
+            help="vae, ddpm: 'quick' (default) or 'full' training; vae also 'conv' "
+            "(the quick profile with convolutional networks)."
+        ),
     ] = None,
     dataset: Annotated[
         str | None, typer.Option(help="ddpm: moons (default), swissroll or digits.")

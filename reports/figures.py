@@ -24,6 +24,7 @@ from .. import diagnostics
 
 __all__ = [
     "bias_in_mcse",
+    "digit_grid",
     "ess_per_second_bars",
     "forest",
     "posterior_vs_exact",
@@ -250,3 +251,60 @@ def sbc_ecdf_difference(ranks: pd.DataFrame, ranked_draws: int, *, prob=0.99, ma
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("fractional rank")
     return _finish_panels(fig, axes, len(params))
+
+
+def digit_grid(images, labels=None, confidences=None, *, ncols: int = 10, title: str | None = None):
+    """8×8 digit images in a grid, each titled with a label and a confidence.
+
+    Parameters
+    ----------
+    images : (n, 64) array_like
+        Flattened 8×8 images in the digits' scale [−1, 1] (−1 blank, 1 full ink), the
+        scale of :mod:`bayesmin.diagnostics.digits`; drawn dark on light, values
+        outside [−1, 1] clipped by the colour map.
+    labels : sequence of n, optional
+        Shown above each image (e.g. the classifier's predicted digit).
+    confidences : sequence of n floats, optional
+        Shown beside the label as a probability (e.g. the classifier's max softmax).
+    ncols : int
+        Images per row.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = np.asarray(images, dtype=float)
+    if x.ndim != 2 or x.shape[1] != 64 or len(x) == 0:
+        raise ValueError(f"images must be (n, 64) with n >= 1, got shape {x.shape}")
+    n = len(x)
+    for name, values in (("labels", labels), ("confidences", confidences)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"{name} has {len(values)} entries for {n} images")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    titled = labels is not None or confidences is not None
+    fig, axes = subplots(
+        nrows, ncols, figsize=(0.8 * ncols, (1.0 if titled else 0.8) * nrows + 0.4), squeeze=False
+    )
+    for k, ax in enumerate(axes.ravel()):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(x[k].reshape(8, 8), cmap="gray_r", vmin=-1.0, vmax=1.0)
+        parts = []
+        if labels is not None:
+            parts.append(str(labels[k]))
+        if confidences is not None:
+            parts.append(f"{float(confidences[k]):.2f}")
+        if parts:
+            ax.set_title(" ".join(parts), fontsize=7, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -121,3 +121,29 @@ def test_subplots_has_pyplots_shapes():
     assert axes.shape == (2, 3)
     _, axes = figures.subplots(1, 1, squeeze=False)
     assert isinstance(axes, np.ndarray) and axes.shape == (1, 1)
+
+
+def test_digit_grid_titles_each_image_and_hides_the_spare_axes():
+    images = np.linspace(-1, 1, 64)[None, :].repeat(13, axis=0)
+    labels, confidences = list(range(13)), np.linspace(0.1, 0.99, 13)
+    fig = figures.digit_grid(images, labels, confidences, ncols=5, title="t")
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(fig.axes) == 15 and len(shown) == 13  # 3 rows of 5, two spare
+    assert [ax.get_title() for ax in shown[:2]] == ["0 0.10", "1 0.17"]
+    image = shown[0].images[0]
+    assert image.get_array().shape == (8, 8) and image.get_clim() == (-1.0, 1.0)
+    bare = figures.digit_grid(images[:3])  # no labels: untitled images, one row
+    assert len(bare.axes) == 3 and all(ax.get_title() == "" for ax in bare.axes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"images": np.zeros((4, 63))}, r"images must be \(n, 64\)"),
+        ({"images": np.zeros((4, 64)), "labels": [1, 2]}, "labels has 2 entries for 4 images"),
+        ({"images": np.zeros((4, 64)), "ncols": 0}, "ncols must be >= 1"),
+    ],
+)
+def test_digit_grid_refuses_mismatched_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        figures.digit_grid(**kwargs)

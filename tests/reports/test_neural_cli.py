@@ -45,8 +45,16 @@ def test_fit_vae_writes_metrics_figures_and_a_checkpoint(tmp_path, capsys):
     code, stdout, err = run(["fit", "vae", "--out", out], capsys)
     assert code == 0, err
     metrics = json.loads((out / "metrics.json").read_text())
-    for key in ("test_elbo", "test_iwae", "baseline_independent_pixels"):
-        assert np.isfinite(metrics[key])
+    digit_keys = (
+        "frechet_distance",
+        "frechet_distance_means",
+        "digit_confidence",
+        "digit_class_entropy",
+        "frechet_distance_floor_binarised",
+    )
+    for key in ("test_elbo", "test_iwae", "baseline_independent_pixels", *digit_keys):
+        assert np.isfinite(metrics[key]), key
+    assert len(metrics["digit_class_histogram"]) == 10 and metrics["digit_n"] == 360
     assert metrics["steps"] == TINY_VAE.steps and metrics["profile"] == "quick"
     assert len(pd.read_csv(out / "losses.csv")) == TINY_VAE.steps
     for name in ("reconstructions", "prior-samples", "latent-map"):
@@ -103,7 +111,8 @@ BAD = [
     (["fit", "vae", "--data", "x.csv"], "drop --data"),
     (["fit", "vae", "--method", "nuts"], "drop --method"),
     (["fit", "vae", "--dataset", "moons"], "digits only"),
-    (["fit", "vae", "--profile", "huge"], "unknown profile 'huge'"),
+    (["fit", "vae", "--profile", "huge"], "unknown profile 'huge'; use one of quick, full, conv"),
+    (["fit", "ddpm", "--profile", "conv"], "unknown profile 'conv'; use one of quick, full"),
     (["fit", "ddpm", "--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["fit", "gamma_poisson", "--profile", "quick"], "--profile is for the networks"),
 ]

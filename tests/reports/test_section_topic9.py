@@ -24,6 +24,7 @@ def test_topic9_builds_with_figures_and_checks(tmp_path, build_section, check_fi
         "topic9_reconstructions.png",
         "topic9_prior-samples.png",
         "topic9_latent-map.png",
+        "topic9_digit-grid.png",
     }
     captions = " ".join(b.caption for b in section.blocks if b.kind in ("figure", "table"))
     texts = " ".join(b.text + b.html for b in section.blocks)
@@ -33,6 +34,19 @@ def test_topic9_builds_with_figures_and_checks(tmp_path, build_section, check_fi
     ratio = float(re.search(r"variance is ([0-9,]+) times larger", captions)[1].replace(",", ""))
     assert ratio > 20
     assert "ELBO" in texts and "IWAE" in texts
+    # The digit metric: the VAE's two rows above the reference rows, binarised floor last.
+    digit_table = next(b.html for b in section.blocks if "VAE prior samples, binary" in b.html)
+    rows = re.findall(r"<th>([^<]+)</th>\s*<td>", digit_table)
+    assert rows == [
+        "VAE prior samples, binary draws",
+        "VAE prior samples, Bernoulli means",
+        "training images (floor)",
+        "Gaussian, full covariance",
+        "Gaussian, independent pixels",
+        "Bernoulli, independent pixels",
+        "training images, binarised",
+    ]
+    assert "never trained on" in captions and "not a bound" in captions
     # The formulas are MathML: the reparameterisation z = mu(x) + sigma(x) * eps among them.
     reparam = next(b.html for b in section.blocks if "reparameterisation trick" in b.html)
     assert reparam.count("<math") >= 5 and 'display="block"' in reparam
