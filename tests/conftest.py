@@ -4,6 +4,7 @@ sampled once per test session and reused by every test that needs it."""
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import pytest
@@ -15,6 +16,21 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTENSOR_FLAGS", "warn__ignore_bug_before=all")
 warnings.filterwarnings("ignore", category=FutureWarning)
+
+@pytest.fixture(autouse=True)
+def _pymc_progress_stream():
+    """Point PyMC's progress bars back at the process's stderr after every test.
+
+    ``pymc.progress_bar.rich_progress`` binds ``from sys import stderr`` when first
+    imported; a first import inside a test that swapped stderr (an in-process CLI run under
+    ``CliRunner``) left every later PyMC progress bar in that worker writing to the swapped,
+    closed stream: "I/O operation on closed file" in whichever test sampled next.
+    """
+    yield
+    module = sys.modules.get("pymc.progress_bar.rich_progress")
+    if module is not None and getattr(module, "stderr", None) is not sys.__stderr__:
+        module.stderr = sys.__stderr__
+
 
 # Small but honest sizes: 2 chains x 1000 draws gives MCSEs that resolve a 10% bias
 # in a posterior sd while keeping every backend's run to seconds.
