@@ -143,7 +143,9 @@ def mmd_rbf(x, y, *, bandwidth: float | None = None) -> float:
     return float(xx + yy - 2 * kxy.mean())
 
 
-def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
+def ddpm_metrics(
+    trainer: Any, state: Any, seed: int = 0, *, samples: Any = None, vae: bool = True
+) -> dict[str, Any]:
     """Sample quality of a trained DDPM against the held-out data, beside a fitted Gaussian.
 
     Parameters
@@ -151,7 +153,14 @@ def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
     trainer : inference.diffusion.DDPMTrainer
     state : inference.training.TrainState
     seed : int
-        Seed of the samples (the model's and the Gaussian's).
+        Seed of the samples (the model's and the Gaussian's) and, on the digits, of the
+        reference VAE.
+    samples : (config.n_eval, d) array, optional
+        The DDPM's samples, if already drawn with ``trainer.sample(state, n_eval, seed)``
+        (on the digits that takes seconds); drawn here otherwise.
+    vae : bool
+        On the digits, add ``frechet_distance_vae``: the quick-profile VAE's prior
+        samples (:func:`diagnostics.digits.vae_reference`, trained once and cached).
 
     Returns
     -------
@@ -165,10 +174,18 @@ def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
         features (:mod:`.digits`, an FID for 8×8 images): ``frechet_distance`` (the
         DDPM's samples), ``frechet_distance_gaussian`` (the fitted Gaussian's, clipped to
         [−1, 1]), ``frechet_distance_floor`` (training images: what a perfect generator
-        scores), ``digit_confidence`` and ``digit_class_entropy``.
+        scores), ``digit_confidence``, ``digit_class_entropy`` and, with ``vae``,
+        ``frechet_distance_vae``.
     """
     n = trainer.config.n_eval
-    x = trainer.sample(state, n, seed=seed)
+    if samples is None:
+        x = trainer.sample(state, n, seed=seed)
+    else:
+        x = np.asarray(samples, np.float32)
+        if x.shape != (n, trainer.dim):
+            raise ValueError(
+                f"samples must be ({n}, {trainer.dim}), config.n_eval draws, got {x.shape}"
+            )
     g = trainer.baseline(n, seed=seed)
     if trainer.dim <= 2:
         name, dist = "sliced_wasserstein", sliced_wasserstein
@@ -183,6 +200,10 @@ def ddpm_metrics(trainer: Any, state: Any, seed: int = 0) -> dict[str, Any]:
     }
     if trainer.config.dataset == "digits":
         out.update(_digit_rows(x, g, np.asarray(trainer.x_train)))
+        if vae:
+            from .digits import vae_reference
+
+            out["frechet_distance_vae"] = vae_reference(seed)["frechet_distance"]
     return out
 
 

@@ -46,7 +46,7 @@ class TrainState(NamedTuple):
 _COMPILED: CompiledCache[Callable] = CompiledCache("training chunks", maxsize=16)
 
 
-def _chunk_fn(step: Callable, chunk: int) -> Callable:
+def _chunk_fn(step: Callable, chunk: int, per_step: bool) -> Callable:
     def build() -> Callable:
         def run(state: TrainState, key: jax.Array):
             keys = jax.random.split(key, chunk)
@@ -55,7 +55,21 @@ def _chunk_fn(step: Callable, chunk: int) -> Callable:
 
         return jax.jit(run)
 
-    return _COMPILED.get((step, chunk), build)
+    def build_per_step() -> Callable:
+        # The same steps with the same keys as ``run``, each its own compiled call.
+        one = jax.jit(step)
+        split = jax.jit(jax.random.split, static_argnums=1)
+
+        def run(state: TrainState, key: jax.Array):
+            carry, losses = state.carry, []
+            for k in split(key, chunk):
+                carry, loss = one(carry, k)
+                losses.append(loss)
+            return TrainState(carry, state.step + chunk), jnp.stack(losses)
+
+        return run
+
+    return _COMPILED.get((step, chunk, per_step), build_per_step if per_step else build)
 
 
 def train(
@@ -66,6 +80,7 @@ def train(
     key: jax.Array,
     chunk: int = 100,
     callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+    per_step: bool = False,
 ) -> tuple[TrainState, np.ndarray]:
     """Run ``step`` until ``state.step`` reaches ``n_steps``.
 
@@ -86,6 +101,12 @@ def train(
     callback : callable, optional
         ``callback(state, losses)`` after each chunk, ``losses`` that chunk's per-step
         losses. Returning ``True`` stops training early (the state so far is returned).
+    per_step : bool
+        Dispatch every step as its own compiled call instead of one ``lax.scan`` over
+        the chunk: the same steps with the same keys. For convolutional networks on the
+        CPU: XLA:CPU runs convolutions inside a loop 5-17× slower than the same
+        convolutions called directly (jax-ml/jax#12868; measured on the DDPM's U-Net,
+        0.37 s against 0.02 s per step), which costs far more than a dispatch per step.
 
     Returns
     -------
@@ -104,7 +125,7 @@ def train(
     history = []
     while done < n_steps:
         size = min(chunk, n_steps - done)
-        run = _chunk_fn(step, size)
+        run = _chunk_fn(step, size, per_step)
         state, losses = run(state, jax.random.fold_in(key, done))
         losses = np.asarray(losses)
         history.append(losses)

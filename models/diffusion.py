@@ -18,14 +18,23 @@ Data sets (:func:`dataset`)
 Every set comes with a held-out test set drawn from the same distribution, on which the
 sample-quality metric is computed.
 
-Network (:class:`EpsNet`)
--------------------------
-A sinusoidal embedding of the step t (Vaswani et al. 2017, as Ho et al. use it) feeds an
-MLP with SiLU activations; the embedding is added to every hidden layer so that each
-layer knows the noise level. Ho et al. use a U-Net for 32×32 and larger images; for 8×8
-digits (64 numbers) an MLP with the same time embedding is enough and far cheaper on a
-CPU, so the same class serves all three data sets. Every array is float32 explicitly, so
-the network stays float32 in a process that runs JAX in 64-bit (float64 networks are slow).
+Networks (:class:`EpsNet`, :class:`UNet`)
+------------------------------------------
+Both take x_t and a sinusoidal embedding of the step t (Vaswani et al. 2017, as Ho et al.
+use it), so that every layer knows the noise level.
+
+- :class:`EpsNet` — an MLP with SiLU activations, the embedding added to every hidden
+  layer: for the 2-D data sets, where an image's neighbourhoods do not exist.
+- :class:`UNet` — the convolutional network Ho et al. use for images (their appendix B),
+  scaled down to 8×8: residual blocks with group normalisation and the embedding added
+  between their two convolutions, one down-sampling to 4×4 and back, a skip connection
+  across. It sees strokes as local patterns wherever they sit in the image: on the digits
+  its samples score a Fréchet distance in a digit classifier's features of 3.4 after
+  1,500 steps (35 s on 2 CPU cores), the MLP's 5.0 after 4,000 (9 s), the fitted
+  Gaussian's 9.5 (:mod:`bayesmin.diagnostics.digits`).
+
+Every array is float32 explicitly, so the networks stay float32 in a process that runs
+JAX in 64-bit (float64 networks are slow).
 
 References
 ----------
@@ -33,6 +42,9 @@ References
    *NeurIPS 33*, 6840-6851.
 .. [2] Vaswani, A., et al. (2017). Attention is all you need. *NeurIPS 30* (section 3.5,
    the sinusoidal positional encoding).
+.. [3] Ronneberger, O., Fischer, P., & Brox, T. (2015). U-Net: convolutional networks for
+   biomedical image segmentation. *MICCAI 2015*.
+.. [4] Wu, Y., & He, K. (2018). Group normalization. *ECCV 2018*.
 """
 
 from __future__ import annotations
@@ -47,7 +59,10 @@ import numpy as np
 
 from .base import DataError, ModelSpec, register
 
-__all__ = ["DATASETS", "EpsNet", "dataset", "simulate", "timestep_embedding"]
+__all__ = ["DATASETS", "NETWORKS", "EpsNet", "UNet", "dataset", "simulate", "timestep_embedding"]
+
+#: The ε-networks: an MLP for points, a U-Net for square images.
+NETWORKS = ("mlp", "unet")
 
 #: Data sets :func:`dataset` knows, with their default training-set sizes.
 DATASETS: dict[str, int] = {"moons": 2000, "swissroll": 2000, "digits": 1437}
@@ -216,6 +231,134 @@ class EpsNet(eqx.Module):
         for layer in self.layers:
             h = layer(jax.nn.silu(h + emb))
         return self.out(jax.nn.silu(h))
+
+
+class _ResBlock(eqx.Module):
+    """GroupNorm → SiLU → conv 3×3, plus the step's embedding, → GroupNorm → SiLU → conv
+    3×3, added to the input (through a 1×1 convolution when the channels change).
+
+    The second convolution starts at zero, so every block starts as the identity and the
+    network as a shallow one (Ho et al.'s code does the same; it steadies early training).
+    """
+
+    norm1: eqx.nn.GroupNorm
+    conv1: eqx.nn.Conv2d
+    time: eqx.nn.Linear
+    norm2: eqx.nn.GroupNorm
+    conv2: eqx.nn.Conv2d
+    skip: eqx.nn.Conv2d | None
+
+    def __init__(self, c_in: int, c_out: int, t_dim: int, groups: int, *, key):
+        f32 = jnp.float32
+        k1, k2, k3, k4 = jax.random.split(key, 4)
+        self.norm1 = eqx.nn.GroupNorm(math.gcd(groups, c_in), c_in, dtype=f32)
+        self.conv1 = eqx.nn.Conv2d(c_in, c_out, 3, padding=1, key=k1, dtype=f32)
+        self.time = eqx.nn.Linear(t_dim, c_out, key=k2, dtype=f32)
+        self.norm2 = eqx.nn.GroupNorm(math.gcd(groups, c_out), c_out, dtype=f32)
+        self.conv2 = _zeroed(eqx.nn.Conv2d(c_out, c_out, 3, padding=1, key=k3, dtype=f32))
+        self.skip = None if c_in == c_out else eqx.nn.Conv2d(c_in, c_out, 1, key=k4, dtype=f32)
+
+    def __call__(self, h: jax.Array, emb: jax.Array) -> jax.Array:
+        y = self.conv1(jax.nn.silu(self.norm1(h))) + self.time(emb)[:, None, None]
+        y = self.conv2(jax.nn.silu(self.norm2(y)))
+        return (h if self.skip is None else self.skip(h)) + y
+
+
+def _zeroed(conv: eqx.nn.Conv2d) -> eqx.nn.Conv2d:
+    return eqx.tree_at(
+        lambda c: (c.weight, c.bias), conv, (jnp.zeros_like(conv.weight), jnp.zeros_like(conv.bias))
+    )
+
+
+class UNet(eqx.Module):
+    """ε_θ(x_t, t) for square one-channel images: a small U-Net (Ho et al. 2020, app. B).
+
+    For an image of side s (even; 8 for the digits) with C = ``channels``::
+
+        x (s², ) → s×s×1 → conv 3×3 → C ─ ResBlock(C) ──────────────── skip ─┐
+                                            ↓ conv 3×3, stride 2                  │
+                           s/2×s/2:  ResBlock(C → 2C) → ResBlock(2C)              │
+                                            ↓ nearest ×2, conv 3×3 → C            │
+                           s×s:      concat(·, skip) → ResBlock(2C → C) ←─────────┘
+                                     → GroupNorm → SiLU → conv 3×3 → 1 → ε (s², )
+
+    The step's sinusoidal embedding goes through a two-layer MLP (width 4C) and is added
+    inside every residual block. Ho et al.'s 32×32 network has four resolutions, two
+    blocks per resolution, 128 base channels and self-attention at 16×16; at 8×8 one
+    down-sampling is what the image allows and attention over 16 positions adds nothing a
+    3×3 convolution at 4×4 does not already see. One image at a time: batch with
+    ``jax.vmap``. Its output layer starts at zero (ε_θ ≡ 0 before training).
+
+    Parameters
+    ----------
+    dim : int
+        Pixels per image, a perfect square with an even side (64 for the digits).
+    channels : int
+        C, the channels at full resolution (2C at half).
+    emb_dim : int
+        Size of the sinusoidal embedding (even).
+    groups : int
+        Groups of the group normalisations (Wu & He 2018), at most: each uses the largest
+        divisor of its channels not above this.
+    key : jax.Array
+        Initialisation key.
+    """
+
+    time: eqx.nn.MLP
+    inp: eqx.nn.Conv2d
+    down: _ResBlock
+    downsample: eqx.nn.Conv2d
+    mid: list
+    upsample: eqx.nn.Conv2d
+    up: _ResBlock
+    out_norm: eqx.nn.GroupNorm
+    out: eqx.nn.Conv2d
+    side: int = eqx.field(static=True)
+    emb_dim: int = eqx.field(static=True)
+
+    def __init__(self, dim: int, channels: int = 32, emb_dim: int = 64, groups: int = 8, *, key):
+        side = math.isqrt(dim) if dim > 0 else 0
+        if side * side != dim or side < 2 or side % 2:
+            raise ValueError(
+                f"a UNet needs square images with an even side, got {dim} pixels; use the "
+                "MLP (network='mlp') for other data"
+            )
+        if channels < 1 or groups < 1 or emb_dim < 2 or emb_dim % 2:
+            raise ValueError(
+                f"need channels >= 1, groups >= 1 and an even emb_dim >= 2, got {channels}, "
+                f"{groups}, {emb_dim}"
+            )
+        f32 = jnp.float32
+        c, c2, t_dim = channels, 2 * channels, 4 * channels
+        ks = iter(jax.random.split(key, 9))
+        self.side, self.emb_dim = side, emb_dim
+        self.time = eqx.nn.MLP(
+            emb_dim, t_dim, t_dim, 1, activation=jax.nn.silu, final_activation=jax.nn.silu,
+            key=next(ks), dtype=f32,
+        )  # fmt: skip
+        self.inp = eqx.nn.Conv2d(1, c, 3, padding=1, key=next(ks), dtype=f32)
+        self.down = _ResBlock(c, c, t_dim, groups, key=next(ks))
+        self.downsample = eqx.nn.Conv2d(c, c, 3, stride=2, padding=1, key=next(ks), dtype=f32)
+        self.mid = [
+            _ResBlock(c, c2, t_dim, groups, key=next(ks)),
+            _ResBlock(c2, c2, t_dim, groups, key=next(ks)),
+        ]
+        self.upsample = eqx.nn.Conv2d(c2, c, 3, padding=1, key=next(ks), dtype=f32)
+        self.up = _ResBlock(2 * c, c, t_dim, groups, key=next(ks))
+        self.out_norm = eqx.nn.GroupNorm(math.gcd(groups, c), c, dtype=f32)
+        self.out = _zeroed(eqx.nn.Conv2d(c, 1, 3, padding=1, key=next(ks), dtype=f32))
+
+    def __call__(self, x: jax.Array, t: jax.Array) -> jax.Array:
+        """ε_θ(x_t, t) for one image ``x`` (s², ) at step ``t`` (scalar, 1..T)."""
+        emb = self.time(timestep_embedding(t, self.emb_dim))
+        h = self.inp(jnp.asarray(x, jnp.float32).reshape(1, self.side, self.side))
+        skip = h = self.down(h, emb)
+        h = self.downsample(h)
+        for block in self.mid:
+            h = block(h, emb)
+        h = self.upsample(jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2))
+        h = self.up(jnp.concatenate([h, skip]), emb)
+        return self.out(jax.nn.silu(self.out_norm(h))).reshape(-1)
 
 
 register(

@@ -187,13 +187,13 @@ def fit_neural(
             on_progress(int(state.step), total, float(np.mean(chunk_losses)))
 
     start = time.perf_counter()
-    # The trainer's own minibatch key where it has one, so this run and ``trainer.fit``
-    # with the same seed take the same steps.
-    if hasattr(trainer, "train_key"):
-        key = trainer.train_key(seed)
-    else:
-        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-    state, _ = train(trainer.step, state, total, key=key, chunk=chunk, callback=callback)
+    # The trainer's own minibatch key, so this run and ``trainer.fit`` with the same
+    # seed take the same steps.
+    key = trainer.train_key(seed)
+    state, _ = train(
+        trainer.step, state, total, key=key, chunk=chunk, callback=callback,
+        per_step=getattr(trainer, "per_step", False),
+    )  # fmt: skip
     train_seconds = time.perf_counter() - start
     written = [ckpt, loss_path] if ckpt.exists() else []
 

@@ -285,8 +285,125 @@ def test_an_untrained_network_scores_worse_than_the_gaussian_on_the_digits():
     Gaussian's, which are farther than the training images (the floor)."""
     from bayesmin.models.diffusion import dataset
 
-    config = ddpm_config("digits", hidden=32, depth=1, steps=1, n_eval=200)
-    trainer = DDPMTrainer(config, dataset("digits", seed=0))  # one step: untrained
-    m = ddpm_metrics(trainer, trainer.init(0), seed=0)
-    assert m["frechet_distance_floor"] < m["frechet_distance_gaussian"] < m["frechet_distance"]
-    assert 0.0 <= m["digit_class_entropy"] <= np.log(10) + 1e-9
+    for network in ("unet", "mlp"):
+        config = ddpm_config("digits", network=network, channels=4, hidden=32, depth=1,
+                             steps=1, n_eval=200)  # fmt: skip
+        trainer = DDPMTrainer(config, dataset("digits", seed=0))  # untrained
+        m = ddpm_metrics(trainer, trainer.init(0), seed=0, vae=False)
+        assert m["frechet_distance_floor"] < m["frechet_distance_gaussian"]
+        assert m["frechet_distance_gaussian"] < m["frechet_distance"], network
+        assert 0.0 <= m["digit_class_entropy"] <= np.log(10) + 1e-9
+        assert "frechet_distance_vae" not in m
+
+
+# ------------------------------------------------------------------------------ U-Net
+
+UNET = dict(network="unet", channels=4, T=20, steps=6, batch_size=8, n_eval=16, chunk=3)
+
+
+@pytest.fixture(scope="module")
+def digits_small():
+    return dataset("digits", n=64, n_test=16, seed=0)
+
+
+def test_unet_maps_an_image_to_its_noise_in_float32_and_starts_at_zero():
+    from bayesmin.models.diffusion import UNet
+
+    net = UNet(64, channels=8, key=jax.random.PRNGKey(0))
+    x = jnp.linspace(-1.0, 1.0, 64)
+    with jax.enable_x64(True):
+        out = net(x, jnp.asarray(500))
+        assert out.shape == (64,) and out.dtype == jnp.float32
+    # The output convolution starts at zero (every residual block as the identity too).
+    np.testing.assert_array_equal(np.asarray(out), 0.0)
+    # Negative control: with every weight moved off its initial value (as training does),
+    # the network responds to both x and t.
+    import equinox as eqx
+
+    params, static = eqx.partition(net, eqx.is_array)
+    leaves, tree = jax.tree.flatten(params)
+    keys = jax.random.split(jax.random.PRNGKey(1), len(leaves))
+    moved = [
+        p + 0.1 * jax.random.normal(k, p.shape, p.dtype) for p, k in zip(leaves, keys, strict=True)
+    ]
+    live = eqx.combine(jax.tree.unflatten(tree, moved), static)
+    a, b = live(x, jnp.asarray(10)), live(x, jnp.asarray(900))
+    assert np.abs(np.asarray(a)).max() > 0 and not np.allclose(a, b)
+    assert not np.allclose(live(x, 10), live(-x, 10))
+    for bad in (63, 49, 0):  # not a square with an even side
+        with pytest.raises(ValueError, match="square images with an even side"):
+            UNet(bad, key=jax.random.PRNGKey(0))
+
+
+def test_unet_header_names_the_network_and_mlp_headers_stay_as_they_were():
+    mlp = ddpm_config("moons", "quick").header()
+    assert "network" not in mlp and "channels" not in mlp  # old checkpoints still resume
+    unet = ddpm_config("digits", "quick").header()
+    assert unet["network"] == "unet" and unet["channels"] == 16
+    with pytest.raises(ValueError, match="unknown network 'cnn'"):
+        ddpm_config("digits", network="cnn")
+
+
+def test_per_step_training_and_sampling_take_the_scans_steps(digits_small):
+    """One compiled call per step (the U-Net's loop on the CPU) follows the same keys as
+    the ``lax.scan`` loops: the same parameters, the same samples and strips."""
+    trainer = DDPMTrainer(ddpm_config("digits", **UNET), digits_small)
+    key = trainer.train_key(0)
+    scanned, loss_a = train(trainer.step, trainer.init(0), 6, key=key, chunk=3)
+    stepped, loss_b = train(trainer.step, trainer.init(0), 6, key=key, chunk=3, per_step=True)
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(trainer.params(scanned)),
+                    jax.tree.leaves(trainer.params(stepped)), strict=True):  # fmt: skip
+        # Adam moves each weight by about the learning rate (2e-3) per step whatever the
+        # gradient's size, so the last bits in which the two programs' sums differ can
+        # move a weight whose gradient is near zero: 6e-5 after six steps, measured.
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=3e-4)
+    # Negative control: another key moves the parameters by far more than that tolerance.
+    other, _ = train(trainer.step, trainer.init(0), 6, key=trainer.train_key(1), chunk=3)
+    gaps = [
+        float(np.abs(np.asarray(a) - np.asarray(b)).max())
+        for a, b in zip(jax.tree.leaves(trainer.params(scanned)),
+                        jax.tree.leaves(trainer.params(other)), strict=True)
+    ]  # fmt: skip
+    assert max(gaps) > 3e-3
+
+    params = trainer.params(stepped)
+    x_scan, strip_scan = trainer._sample(params, jax.random.PRNGKey(3), 16)
+    x_step, strip_step = trainer._sample_per_step(params, jax.random.PRNGKey(3), 16)
+    np.testing.assert_allclose(np.asarray(x_scan), np.asarray(x_step), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(strip_scan), np.asarray(strip_step), atol=1e-5)
+    assert strip_step.shape == (len(trainer.strip), 16, 64)
+
+
+def test_fit_resumes_exactly_and_the_last_draw_is_kept(digits_small):
+    trainer = DDPMTrainer(ddpm_config("digits", **UNET), digits_small)
+    whole, losses = trainer.fit(2)
+    assert int(whole.step) == 6 and losses.shape == (6,)
+    # Stopped after the first chunk (3 steps), then resumed from that state.
+    first, _ = trainer.fit(2, callback=lambda state, losses: True)
+    assert int(first.step) == 3
+    resumed, rest = trainer.fit(2, state=first)
+    np.testing.assert_allclose(rest, losses[3:], rtol=1e-5)
+    a = trainer.sample(resumed, 16, seed=0)
+    b = trainer.sample(resumed, 16, seed=0)  # the kept draw: no second run of the T steps
+    assert trainer._last_draw[0] is resumed and np.array_equal(a, b)
+    a[:] = 99.0  # callers get copies: changing one leaves the kept draw as it was
+    assert not np.array_equal(a, trainer.sample(resumed, 16, seed=0))
+    assert not np.array_equal(b, trainer.sample(resumed, 16, seed=1))  # another seed
+
+
+def test_ddpm_metrics_take_given_samples_and_the_vae_reference(digits_small, monkeypatch):
+    from bayesmin.diagnostics import digits
+
+    trainer = DDPMTrainer(ddpm_config("digits", **UNET), digits_small)
+    state = trainer.init(0)
+    monkeypatch.setattr(digits, "vae_reference", lambda seed: {"frechet_distance": 6.5 + seed})
+    x = np.clip(np.asarray(digits_small["x_train"][:16]), -1, 1)
+    m = ddpm_metrics(trainer, state, seed=1, samples=x)
+    assert m["frechet_distance_vae"] == 7.5
+    # The given samples are the ones judged: training images score near the floor.
+    assert m["frechet_distance"] == pytest.approx(
+        digits.frechet_distance(x, digits.digits_split()["x_test"])
+    )
+    with pytest.raises(ValueError, match=r"samples must be \(16, 64\)"):
+        ddpm_metrics(trainer, state, samples=x[:5])

@@ -21,8 +21,15 @@ def test_topic10_builds_with_figures_and_table(tmp_path, build_section, check_fi
         for kind in ("forward-strip", "reverse-strip", "samples"):
             assert f"topic10_{name}-{kind}.png" in srcs
     assert "topic10_loss.png" in srcs
-    table = next(b for b in section.blocks if b.kind == "table")
-    assert "Gaussian baseline" in table.html and "sliced Wasserstein" in table.caption
+    assert {"topic10_digits-reverse-strip.png", "topic10_digits-samples.png"} <= srcs
+    tables = [b for b in section.blocks if b.kind == "table"]
+    table = next(b for b in tables if "sliced Wasserstein" in b.caption)
+    assert "Gaussian baseline" in table.html
+    # The digits: the U-Net's row first, then the reference rows (the test profile skips
+    # the VAE, which would train for seconds).
+    digits = next(b for b in tables if "frechet_distance" in b.html)
+    assert digits.html.index("DDPM samples (U-Net)") < digits.html.index("training images (floor)")
+    assert "VAE" not in digits.html and "held-out digits" in digits.caption
     texts = " ".join(b.html for b in section.blocks if b.kind == "text")
     assert "Algorithm 2" in texts and "$" not in texts
     assert texts.count("<math") >= 20 and 'display="block"' in texts  # the closed forms
