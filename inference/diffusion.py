@@ -45,7 +45,7 @@ import optax
 
 from ..models.diffusion import DATASETS, NETWORKS, EpsNet, UNet
 from ._checks import check_counts
-from .training import TrainState, init_state, train
+from .training import Trainer, TrainState, init_state
 
 __all__ = [
     "DDPMConfig",
@@ -436,7 +436,14 @@ _PROFILES: dict[str, dict[str, Any]] = {
     "full": {"hidden": 256, "depth": 3, "steps": 16000, "batch_size": 256},
 }
 _DIGITS: dict[str, dict[str, Any]] = {
-    "quick": {"network": "unet", "channels": 16, "steps": 1500, "batch_size": 128, "n_eval": 360},
+    "quick": {
+        "network": "unet",
+        "channels": 16,
+        "steps": 1000,
+        "batch_size": 64,
+        "learning_rate": 3e-3,
+        "n_eval": 360,
+    },
     "full": {"network": "unet", "channels": 32, "steps": 20000, "batch_size": 128, "n_eval": 360},
 }
 
@@ -455,7 +462,7 @@ def ddpm_config(dataset: str = "moons", profile: str = "quick", **overrides: Any
 # --------------------------------------------------------------------------- trainer
 
 
-class DDPMTrainer:
+class DDPMTrainer(Trainer):
     """Train and sample a DDPM on one data set (Algorithms 1 and 2 of Ho et al. 2020).
 
     Parameters
@@ -580,32 +587,6 @@ class DDPMTrainer:
         return x, jnp.stack([kept[t] for t in self.strip])
 
     # -- public ------------------------------------------------------------------------
-
-    def fit(
-        self,
-        seed: int = 0,
-        *,
-        state: TrainState | None = None,
-        callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
-    ) -> tuple[TrainState, np.ndarray]:
-        """Train for ``config.steps`` steps from ``seed`` (or on from ``state``).
-
-        :func:`inference.training.train` with this trainer's step, chunk and loop, keyed
-        by :meth:`train_key`, so a run resumed from any chunk's ``state`` (with the same
-        seed) takes the steps of one that never stopped, and ``bayesmin fit ddpm`` with
-        the same seed takes the same steps.
-
-        Returns
-        -------
-        state : TrainState
-        losses : ndarray
-            L_simple of every step this call took.
-        """
-        state = self.init(seed) if state is None else state
-        return train(
-            self.step, state, self.config.steps, key=self.train_key(seed),
-            chunk=self.config.chunk, callback=callback, per_step=self.per_step,
-        )  # fmt: skip
 
     def train_key(self, seed: int) -> jax.Array:
         """The key of the minibatches and noise of a run from ``seed`` (the network's

@@ -49,7 +49,7 @@ from numpyro.infer import SVI, Trace_ELBO
 
 from ..models import vae
 from ._checks import check_counts
-from .training import TrainState, init_state, train
+from .training import Trainer, TrainState, init_state
 
 __all__ = ["VAE_PROFILES", "VAEConfig", "VAETrainer"]
 
@@ -173,7 +173,7 @@ VAE_PROFILES: dict[str, VAEConfig] = {
 }
 
 
-class VAETrainer:
+class VAETrainer(Trainer):
     """SVI for the VAE of :mod:`models.vae`: a pure step for the loop, and the metrics.
 
     Parameters
@@ -283,30 +283,6 @@ class VAETrainer:
     def train_key(self, seed: int) -> jax.Array:
         """The key to pass to :func:`inference.training.train` for run ``seed``."""
         return self._keys(seed)[1]
-
-    def fit(
-        self,
-        seed: int = 0,
-        *,
-        state: TrainState | None = None,
-        callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
-    ) -> tuple[TrainState, np.ndarray]:
-        """Train to ``config.steps`` from ``state`` (fresh from ``seed`` if omitted).
-
-        :func:`inference.training.train` with this trainer's step, key and chunk size;
-        returns the final state and the per-step losses of this call.
-        """
-        if state is None:
-            state = self.init(seed)
-        return train(
-            self.step,
-            state,
-            self.config.steps,
-            key=self.train_key(seed),
-            chunk=self.config.chunk,
-            callback=callback,
-            per_step=self.per_step,
-        )
 
     def params(self, state: TrainState) -> dict[str, Any]:
         """The trained parameters: ``{"encoder$params": ..., "decoder$params": ...}``.

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._compiled import CompiledCache
 
-__all__ = ["TrainState", "init_state", "train"]
+__all__ = ["TrainState", "Trainer", "init_state", "train"]
 
 
 class TrainState(NamedTuple):
@@ -142,3 +142,39 @@ def train(
 def init_state(carry: Any) -> TrainState:
     """A fresh :class:`TrainState`: ``carry`` at step 0."""
     return TrainState(carry, jnp.zeros((), jnp.int32))
+
+
+class Trainer:
+    """What the network trainers share (:class:`inference.svi.VAETrainer`,
+    :class:`inference.diffusion.DDPMTrainer`): :meth:`fit` over their own pieces.
+
+    A subclass provides ``step`` (see :func:`train`), ``init(seed) -> TrainState``,
+    ``train_key(seed) -> key``, ``config`` with ``steps`` and ``chunk``, and ``per_step``
+    (whether steps are dispatched one by one, see :func:`train`).
+    """
+
+    def fit(
+        self,
+        seed: int = 0,
+        *,
+        state: TrainState | None = None,
+        callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+    ) -> tuple[TrainState, np.ndarray]:
+        """Train to ``config.steps`` from ``state`` (fresh from ``seed`` if omitted).
+
+        :func:`train` with this trainer's step, chunk, loop and :meth:`train_key`, so a
+        run resumed from any chunk's ``state`` (with the same seed) takes the steps of
+        one that never stopped, and ``bayesmin fit`` with the same seed takes the same
+        steps.
+
+        Returns
+        -------
+        state : TrainState
+        losses : ndarray
+            The loss of every step this call took.
+        """
+        state = self.init(seed) if state is None else state
+        return train(
+            self.step, state, self.config.steps, key=self.train_key(seed),
+            chunk=self.config.chunk, callback=callback, per_step=self.per_step,
+        )  # fmt: skip

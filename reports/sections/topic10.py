@@ -72,13 +72,13 @@ ts = sorted(trainer.strip)
 strip = trainer.forward_strip(data["x_train"][:1000], ts, seed=0)  # draws of q(x_t | x_0)
 """
 _REVERSE = """
-n = min(1000, config.n_eval)
+n = config.n_eval
 samples, strip = trainer.sample(state, n, seed=0, return_strip=True)  # Algorithm 2
 """
 _SAMPLES = """
 from bayesmin.diagnostics.distance import ddpm_metrics
 
-n = min(1000, config.n_eval)
+n = config.n_eval
 samples = trainer.sample(state, n, seed=0)  # Algorithm 2
 gaussian = trainer.baseline(n, seed=0)  # a Gaussian fitted to the training data
 metrics = ddpm_metrics(trainer, state, seed=0)  # sliced Wasserstein-2 distances
@@ -309,6 +309,20 @@ _DIGITS_TEXT = (
 )
 
 
+def _release() -> None:
+    """Drop the compiled programs of the data set just done: the section's process then
+    holds one data set's programs at a time (the report runs two sections at once)."""
+    import gc
+
+    import jax
+
+    from ...inference._compiled import clear_all
+
+    clear_all()
+    jax.clear_caches()
+    gc.collect()
+
+
 def _digits(section: Section, ctx: Context, losses: dict[str, np.ndarray]) -> None:
     """The digits: a U-Net trained, sampled, judged beside the VAE and the references."""
     config = config_for("digits", ctx.profile.name)
@@ -403,7 +417,8 @@ def build(section: Section, ctx: Context) -> None:
             }
         )
         section.heading3(f"{name}: {len(data['x_train'])} training points")
-        pictures = figures(trainer, state, data, n=min(1000, config.n_eval), seed=ctx.seed)
+        # The metrics' own draw (the trainer keeps it): no second run of the T steps.
+        pictures = figures(trainer, state, data, n=config.n_eval, seed=ctx.seed)
         section.figure(
             pictures["forward-strip"],
             f"{name}-forward-strip",
@@ -426,7 +441,9 @@ def build(section: Section, ctx: Context) -> None:
             "Held-out data, DDPM samples and the Gaussian baseline (same number of points).",
             code=SNIPPETS[f"{name}-samples"],
         )
+        _release()
     _digits(section, ctx, losses)
+    _release()
     section.figure(
         loss_figure(losses),
         "loss",

@@ -352,20 +352,19 @@ def test_per_step_training_and_sampling_take_the_scans_steps(digits_small):
     scanned, loss_a = train(trainer.step, trainer.init(0), 6, key=key, chunk=3)
     stepped, loss_b = train(trainer.step, trainer.init(0), 6, key=key, chunk=3, per_step=True)
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(jax.tree.leaves(trainer.params(scanned)),
-                    jax.tree.leaves(trainer.params(stepped)), strict=True):  # fmt: skip
-        # Adam moves each weight by about the learning rate (2e-3) per step whatever the
-        # gradient's size, so the last bits in which the two programs' sums differ can
-        # move a weight whose gradient is near zero: 6e-5 after six steps, measured.
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=3e-4)
-    # Negative control: another key moves the parameters by far more than that tolerance.
+
+    def flat(state):
+        return np.concatenate([np.ravel(a) for a in jax.tree.leaves(trainer.params(state))])
+
+    # Adam moves each weight by about the learning rate (3e-3) per step whatever the
+    # gradient's size, so where a gradient is near zero the last bits in which the two
+    # programs' sums differ can flip a step (4e-4 apart after six steps, measured): the
+    # weights agree to 1e-4 almost everywhere, not everywhere.
+    agree = np.mean(np.abs(flat(scanned) - flat(stepped)) < 1e-4)
+    assert agree > 0.99, agree
+    # Negative control: another key leaves most weights more than that apart.
     other, _ = train(trainer.step, trainer.init(0), 6, key=trainer.train_key(1), chunk=3)
-    gaps = [
-        float(np.abs(np.asarray(a) - np.asarray(b)).max())
-        for a, b in zip(jax.tree.leaves(trainer.params(scanned)),
-                        jax.tree.leaves(trainer.params(other)), strict=True)
-    ]  # fmt: skip
-    assert max(gaps) > 3e-3
+    assert np.mean(np.abs(flat(scanned) - flat(other)) < 1e-4) < 0.5
 
     params = trainer.params(stepped)
     x_scan, strip_scan = trainer._sample(params, jax.random.PRNGKey(3), 16)
