@@ -29,8 +29,8 @@ use it), so that every layer knows the noise level.
   scaled down to 8×8: residual blocks with group normalisation and the embedding added
   between their two convolutions, one down-sampling to 4×4 and back, a skip connection
   across. It sees strokes as local patterns wherever they sit in the image: on the digits
-  its samples score a Fréchet distance in a digit classifier's features of 3.4 after
-  1,500 steps (35 s on 2 CPU cores), the MLP's 5.0 after 4,000 (9 s), the fitted
+  its samples score a Fréchet distance in a digit classifier's features of 2.9-3.6 after
+  1,000 steps (19 s on 2 CPU cores), the MLP's 5.0 after 4,000 (9 s), the fitted
   Gaussian's 9.5 (:mod:`bayesmin.diagnostics.digits`).
 
 Every array is float32 explicitly, so the networks stay float32 in a process that runs

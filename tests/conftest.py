@@ -17,6 +17,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("PYTENSOR_FLAGS", "warn__ignore_bug_before=all")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
+
 @pytest.fixture(autouse=True)
 def _pymc_progress_stream():
     """Point PyMC's progress bars back at the process's stderr after every test.
