@@ -319,11 +319,11 @@ def _trim() -> None:
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        ctypes.CDLL(name).malloc_trim(0)
+        trim = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
     except (OSError, AttributeError, TypeError):
-        pass
+        return  # no glibc (macOS, musl): nothing to give back this way
+    trim(0)
 
 
 def _release() -> None:
