@@ -183,3 +183,22 @@ def test_data_far_from_the_origin_give_the_same_fit(blobs):
     far = GaussianMixture(4, tol=1e-8, max_iter=500, **shifted).fit(X + 1e6)
     np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6, atol=1e-8)
     assert far.lower_bound_ == pytest.approx(near.lower_bound_, abs=1e-6)
+
+
+def test_design_matrix_path_matches_the_plain_path(blobs, monkeypatch):
+    # Full covariances run on the design matrix [1, x, x xᵀ] where it fits in memory,
+    # on X itself otherwise: from the same k-means start both take the same steps.
+    from bayesmin.inference.em import mixture
+
+    X, _ = blobs
+    kwargs = dict(covariance_type="full", tol=1e-8, max_iter=500, random_state=1)
+    design = GaussianMixture(4, **kwargs).fit(X)
+    monkeypatch.setattr(mixture, "MAX_OUTER_ENTRIES", 0)
+    plain = GaussianMixture(4, **kwargs).fit(X)
+    assert design.n_iter_ == plain.n_iter_
+    np.testing.assert_allclose(design.lower_bounds_, plain.lower_bounds_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(design.means_, plain.means_, atol=1e-8)
+    np.testing.assert_allclose(design.covariances_, plain.covariances_, atol=1e-8)
+    # Negative control: another seed's k-means start takes another path.
+    other = GaussianMixture(4, **{**kwargs, "random_state": 5}).fit(X)
+    assert other.lower_bounds_[0] != pytest.approx(design.lower_bounds_[0], abs=1e-6)
