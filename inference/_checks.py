@@ -6,7 +6,7 @@ import numbers
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_SEED", "check_counts", "check_seed"]
+__all__ = ["MAX_SEED", "check_counts", "check_run_lengths", "check_seed"]
 
 #: The largest seed: NumPy's legacy seeds (``RandomState``, scikit-learn's
 #: ``random_state``) are 32-bit, so every seed in [0, 2**32 - 1] works on every route.
@@ -66,3 +66,22 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     ValueError: seed must be an integer from 0 to 4294967295, got -1
     """
     return check_counts(0, MAX_SEED, **{name: seed})[name]
+
+
+def check_run_lengths(**lengths: Any) -> dict[str, int]:
+    """``draws``, ``chains`` (and any other count) >= 1, ``tune`` >= 0 and a ``seed`` in
+    [0, 2**32 - 1], as ints.
+
+    :func:`check_counts` with the sampler's minimums: a ``ValueError``
+    names the first length that is not a whole number in its range.
+
+    Examples
+    --------
+    >>> check_run_lengths(draws=1000, tune=0, chains=4)
+    {'draws': 1000, 'tune': 0, 'chains': 4}
+    >>> check_run_lengths(seed=2**32)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer from 0 to 4294967295, got 4294967296
+    """
+    return check_counts({"tune": 0, "seed": 0}, {"seed": MAX_SEED}, **lengths)

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import models
 from . import convergence, mh, mh_pymc, nuts, vi
-from ._checks import MAX_SEED, check_counts, check_seed
+from ._checks import check_run_lengths, check_seed
 from ._compiled import CompiledCache
 from ._precision import float64
 from ._timing import clock
@@ -172,25 +172,6 @@ def _check_options(spelling: str, options: Mapping[str, Any]) -> None:
 
 
 _LOGDENSITIES: CompiledCache[LogDensity] = CompiledCache("log densities", maxsize=16)
-
-
-def check_run_lengths(**lengths: Any) -> dict[str, int]:
-    """``draws``, ``chains`` (and any other count) >= 1, ``tune`` >= 0 and a ``seed`` in
-    [0, 2**32 - 1], as ints.
-
-    :func:`inference._checks.check_counts` with the sampler's minimums: a ``ValueError``
-    names the first length that is not a whole number in its range.
-
-    Examples
-    --------
-    >>> check_run_lengths(draws=1000, tune=0, chains=4)
-    {'draws': 1000, 'tune': 0, 'chains': 4}
-    >>> check_run_lengths(seed=2**32)
-    Traceback (most recent call last):
-    ...
-    ValueError: seed must be an integer from 0 to 4294967295, got 4294967296
-    """
-    return check_counts({"tune": 0, "seed": 0}, {"seed": MAX_SEED}, **lengths)
 
 
 @dataclass

@@ -130,9 +130,9 @@ def _options(items: list[str] | None) -> dict[str, Any]:
 
 
 def _run_lengths(**lengths: int) -> dict[str, int]:
-    """:func:`inference.sampling.check_run_lengths` (run lengths and the seed), its error
+    """:func:`inference._checks.check_run_lengths` (run lengths and the seed), its error
     spelt with the option's name (``ranked_draws`` -> ``--ranked-draws``)."""
-    from ..inference.sampling import check_run_lengths
+    from ..inference._checks import check_run_lengths  # not .sampling: no PyMC, no JAX
 
     try:
         return check_run_lengths(**lengths)

@@ -74,14 +74,14 @@ def quiet_libraries(*, import_pymc: bool = True) -> None:
     # Filters first: PyMC imports ArviZ, which warns as it is imported.
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
     warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+    if not import_pymc:  # a process that will not sample (it leaves that to workers)
+        return  # nor import the modelling stack: `bayesmin.inference` imports PyMC and JAX
     # A run that did not converge warns in the library; the commands print its verdict
     # (read from the result's attrs, which a Dask worker's warning would not reach) and
     # the pages show it, so the warning would only say it twice.
     from ..inference.convergence import ConvergenceWarning
 
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    if not import_pymc:  # a process that will not sample (it leaves that to workers)
-        return
     import pymc  # noqa: F401 - PyMC sets its logger to INFO when imported; override after
 
     logging.getLogger("pymc").setLevel(logging.WARNING)

@@ -19,7 +19,6 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from .. import diagnostics
 from .mathml import literal, plain, tex, typeset
 from .rundir import atomic_path, write_atomic
 
@@ -135,6 +134,10 @@ def verdict_list(
     by the index) with its :func:`diagnostics.verdict` line, then each run in ``failures``
     (label -> error) as "could not run". ``settings`` go to the verdict (``ess_min``,
     ``require_reference``, ...). Empty string when there is nothing to list."""
+    # Imported here: the report's own process renders pages without the modelling
+    # stack (ArviZ, PyMC, JAX), which ``diagnostics`` brings in.
+    from .. import diagnostics
+
     items = []
     for label, row in table.iterrows():
         judged = diagnostics.verdict(row, **settings)

@@ -74,3 +74,40 @@ def test_jobs_must_be_a_whole_number_of_at_least_one(tmp_path):
         with pytest.raises(ValueError, match="jobs must be a whole number >= 1"):
             report.build_report(tmp_path / "out", [2], jobs=bad)
     assert not (tmp_path / "out").exists()  # refused before any folder is made
+
+
+CLI_PROCESS = """
+import functools, multiprocessing, sys
+from bayesmin.reports import cli, report
+
+report.BUILDERS[2] = "fine_topic"
+report._worker_context = lambda topics: multiprocessing.get_context("spawn")
+report.build_report = functools.partial(report.build_report, ledger=False)
+code = cli.main(["report", "--topics", "2", "--out", sys.argv[1]])
+heavy = sorted({"arviz", "jax", "matplotlib", "pymc", "pytensor"} & set(sys.modules))
+print(code, ",".join(heavy) or "none")
+"""
+
+
+def test_the_report_commands_own_process_imports_no_modelling_stack(tmp_path):
+    # The sections run in worker processes; the command's own process only renders the
+    # page, so it must not pay for PyMC and JAX (0.3 GB resident, beside two workers).
+    import subprocess
+    import sys
+
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "fine_topic.py").write_text(textwrap.dedent(FINE))
+    env = {**__import__("os").environ, "PYTHONPATH": str(modules)}
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_PROCESS, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    code, heavy = done.stdout.split()[-2:]
+    assert (code, heavy) == ("0", "none")
+    assert "built in a process of its own" in (tmp_path / "out" / "index.html").read_text()
