@@ -44,6 +44,7 @@ import numpy as np
 import optax
 
 from ..models.diffusion import DATASETS, NETWORKS, EpsNet, UNet
+from . import _xla
 from ._checks import check_counts
 from .training import Trainer, TrainState, init_state
 
@@ -518,8 +519,8 @@ class DDPMTrainer(Trainer):
         #: Train and sample one compiled call per step (see :func:`inference.training.train`):
         #: a U-Net's convolutions run 5-17× slower inside XLA:CPU's loops.
         self.per_step = config.network == "unet" and jax.default_backend() == "cpu"
-        self._sample = jax.jit(self._sample_fn, static_argnums=(2,))
-        self._reverse = jax.jit(self._reverse_fn)
+        self._sample = _xla.jit(self._sample_fn, static_argnums=(2,))
+        self._reverse = _xla.jit(self._reverse_fn)
         self._last_draw: tuple | None = None
 
     # -- pieces ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _xla
 from ._compiled import CompiledCache
 
 __all__ = ["TrainState", "Trainer", "init_state", "train"]
@@ -53,11 +54,11 @@ def _chunk_fn(step: Callable, chunk: int, per_step: bool) -> Callable:
             carry, losses = jax.lax.scan(step, state.carry, keys)
             return TrainState(carry, state.step + chunk), losses
 
-        return jax.jit(run)
+        return _xla.jit(run)
 
     def build_per_step() -> Callable:
         # The same steps with the same keys as ``run``, each its own compiled call.
-        one = jax.jit(step)
+        one = _xla.jit(step)
         split = jax.jit(jax.random.split, static_argnums=1)
 
         def run(state: TrainState, key: jax.Array):
