@@ -46,6 +46,7 @@ import optax
 from ..models.diffusion import DATASETS, NETWORKS, EpsNet, UNet
 from . import _xla
 from ._checks import check_counts
+from ._compiled import CompiledCache
 from .training import Trainer, TrainState, init_state
 
 __all__ = [
@@ -464,6 +465,22 @@ def ddpm_config(dataset: str = "moons", profile: str = "quick", **overrides: Any
 # --------------------------------------------------------------------------- trainer
 
 
+# One compiled initialisation per network shape (every trainer of that shape shares it).
+_INITS: CompiledCache[Callable] = CompiledCache("DDPM network initialisations", maxsize=8)
+
+
+def _network(c: DDPMConfig, dim: int, key: jax.Array) -> EpsNet | UNet:
+    """ε_θ for ``dim``-dimensional points as ``c`` says, initialised from ``key``."""
+    if c.network == "unet":
+        return UNet(dim, c.channels, c.emb_dim, key=key)
+    return EpsNet(dim, c.hidden, c.depth, c.emb_dim, key=key)
+
+
+def _is_array_like(x: Any) -> bool:
+    """An array, or the shape and dtype of one (``eqx.filter_eval_shape``'s leaves)."""
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
 class DDPMTrainer(Trainer):
     """Train and sample a DDPM on one data set (Algorithms 1 and 2 of Ho et al. 2020).
 
@@ -514,7 +531,16 @@ class DDPMTrainer(Trainer):
             # would promote to float64 and drag the updates with it.
             optax.adam(lambda count: jnp.asarray(lr(count), F32)),
         )
-        _, self._static = eqx.partition(self._network(0), eqx.is_array)
+        c, d = config, self.dim
+        # The network's structure from its shapes alone, and its weights from one compiled
+        # program: built eagerly, every layer's draw of initial weights compiled a program
+        # of its own (38 of them, 8 s for the digits' U-Net on 2 cores).
+        shapes = eqx.filter_eval_shape(self._network, jax.random.PRNGKey(0))
+        _, self._static = eqx.partition(shapes, _is_array_like)
+        self._initial_params = _INITS.get(
+            (c.network, self.dim, c.channels, c.emb_dim, c.hidden, c.depth),
+            lambda: _xla.jit(lambda key: eqx.partition(_network(c, d, key), eqx.is_array)[0]),
+        )
         self.step = self._build_step()
         #: Train and sample one compiled call per step (see :func:`inference.training.train`):
         #: a U-Net's convolutions run 5-17× slower inside XLA:CPU's loops.
@@ -525,12 +551,8 @@ class DDPMTrainer(Trainer):
 
     # -- pieces ------------------------------------------------------------------------
 
-    def _network(self, seed: int) -> EpsNet | UNet:
-        c = self.config
-        key = jax.random.PRNGKey(seed)
-        if c.network == "unet":
-            return UNet(self.dim, c.channels, c.emb_dim, key=key)
-        return EpsNet(self.dim, c.hidden, c.depth, c.emb_dim, key=key)
+    def _network(self, key: jax.Array) -> EpsNet | UNet:
+        return _network(self.config, self.dim, key)
 
     def _eps_fn(self, params) -> Callable[[jax.Array, jax.Array], jax.Array]:
         return jax.vmap(eqx.combine(params, self._static))
@@ -597,7 +619,7 @@ class DDPMTrainer(Trainer):
 
     def init(self, seed: int = 0) -> TrainState:
         """A fresh state: the network initialised from ``seed``, Adam's moments at 0."""
-        params, _ = eqx.partition(self._network(seed), eqx.is_array)
+        params = self._initial_params(jax.random.PRNGKey(seed))
         count = jnp.zeros((), F32)
         return init_state((params, self.optimizer.init(params), params, count))
 

@@ -406,3 +406,21 @@ def test_ddpm_metrics_take_given_samples_and_the_vae_reference(digits_small, mon
     )
     with pytest.raises(ValueError, match=r"samples must be \(16, 64\)"):
         ddpm_metrics(trainer, state, samples=x[:5])
+
+
+@pytest.mark.parametrize("network", ["mlp", "unet"])
+def test_compiled_initialisation_is_equinoxs_own(network):
+    # The weights come from one compiled program (not one per layer, eagerly): the same
+    # bits as building the network eagerly from the same key.
+    import equinox as eqx
+
+    name = "digits" if network == "unet" else "moons"
+    config = ddpm_config(name, network=network, hidden=16, depth=1, channels=8)
+    trainer = DDPMTrainer(config, dataset(name, n=64, n_test=16))
+    compiled = jax.tree.leaves(trainer.init(3).carry[0])
+    built = trainer._network(jax.random.PRNGKey(3))
+    eager = jax.tree.leaves(eqx.partition(built, eqx.is_array)[0])
+    assert len(compiled) == len(eager) > 0
+    assert all(np.array_equal(a, b) for a, b in zip(compiled, eager, strict=True))
+    other = jax.tree.leaves(trainer.init(4).carry[0])  # negative control: another seed
+    assert not np.array_equal(other[0], compiled[0])

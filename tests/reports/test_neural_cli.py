@@ -126,3 +126,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
     assert len(err.strip().splitlines()) == 1, err
     assert needle in err
     assert not out.exists()
+
+
+def test_the_figures_reuse_the_metrics_draw(tmp_path, capsys, monkeypatch):
+    # Algorithm 2 runs its T steps once per command: the figures show the metrics' draw.
+    calls = []
+    sample_fn = diffusion.DDPMTrainer._sample_fn
+
+    def counted(self, params, key, n):
+        calls.append(n)  # runs when traced: once per compiled draw
+        return sample_fn(self, params, key, n)
+
+    monkeypatch.setattr(diffusion.DDPMTrainer, "_sample_fn", counted)
+    assert run(["fit", "ddpm", "--dataset", "moons", "--out", tmp_path / "d"], capsys)[0] == 0
+    assert calls == [200]  # n_eval; a second size would be a second draw
+    assert (tmp_path / "d" / "samples.png").stat().st_size > 0
