@@ -538,7 +538,7 @@ class DDPMTrainer(Trainer):
         shapes = eqx.filter_eval_shape(self._network, jax.random.PRNGKey(0))
         _, self._static = eqx.partition(shapes, _is_array_like)
         self._initial_params = _INITS.get(
-            (c.network, self.dim, c.channels, c.emb_dim, c.hidden, c.depth),
+            (c.network, d, c.channels, c.emb_dim, c.hidden, c.depth),
             lambda: _xla.jit(lambda key: eqx.partition(_network(c, d, key), eqx.is_array)[0]),
         )
         self.step = self._build_step()
