@@ -19,6 +19,7 @@ Covariance types: ``"full"`` (K, d, d), ``"diag"`` (K, d), ``"spherical"`` (K,).
 
 from __future__ import annotations
 
+import functools
 import math
 from functools import partial
 from typing import Any
@@ -26,8 +27,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 from jax.scipy.special import logsumexp
 from sklearn.base import DensityMixin
+from threadpoolctl import ThreadpoolController
 
 from .._xla import jit
 from .base import EMEstimator, check_count
@@ -86,11 +89,19 @@ def _covariances(resp, X, nk, means, reg, covariance_type):
 
 
 def _precision_cholesky(cov, covariance_type):
+    """Cholesky factors of the precisions, L⁻ᵀ for Σ = L Lᵀ (scikit-learn's ``precisions_cholesky_``).
+
+    NaN where Σ_k is not positive definite. One batched triangular solve Lᵀ X = I gives
+    L⁻ᵀ directly (scikit-learn transposes L⁻¹): less to trace and compile than a
+    ``vmap`` of ``solve_triangular`` and a transpose. Σ is symmetric by construction,
+    and LAPACK reads its lower triangle only, as scikit-learn's Cholesky does.
+    """
     if covariance_type == "full":
-        d = cov.shape[-1]
-        chol = jnp.linalg.cholesky(cov)
-        eye = jnp.eye(d, dtype=cov.dtype)
-        return jax.vmap(lambda c: jax.scipy.linalg.solve_triangular(c, eye, lower=True).T)(chol)
+        chol = jax.lax.linalg.cholesky(cov, symmetrize_input=False)
+        eye = jnp.broadcast_to(jnp.eye(cov.shape[-1], dtype=cov.dtype), cov.shape)
+        return jax.lax.linalg.triangular_solve(
+            chol, eye, left_side=True, lower=True, transpose_a=True
+        )
     return 1.0 / jnp.sqrt(cov)
 
 
@@ -143,7 +154,9 @@ def _weighted_design(params, data):
     pc = params["prec_chol"]
     P = jnp.einsum("kij,klj->kil", pc, pc)  # precisions L Lᵀ
     mc = params["means"] - centre
-    Pm = jnp.einsum("kde,ke->kd", P, mc)
+    # P μ as a product and a sum, not a batched (K, d, d)·(K, d) matrix product: XLA:CPU
+    # compiles that tiny product into a kernel of its own, the sum joins a fused loop.
+    Pm = jnp.sum(P * mc[:, None, :], axis=2)
     iu, ju = np.triu_indices(d)
     log_det = jnp.sum(jnp.log(jnp.diagonal(pc, axis1=1, axis2=2)), axis=1)
     # −½(d log 2π + xᵀPx − 2xᵀPμ + μᵀPμ) + log|L| + log π as [1, x, vech(x xᵀ)] · w_k
@@ -152,21 +165,46 @@ def _weighted_design(params, data):
 
 
 def _m_step_design(resp, data):
-    Z, centre, reg = data["Z"], data["centre"], data["reg_covar"]
+    """θ from responsibilities through the design matrix: the sums rᵀZ, then :func:`_from_sums`."""
+    return _from_sums(resp.T @ data["Z"], data["centre"], data["reg_covar"])
+
+
+def _from_sums(sums, centre, reg, xp=jnp):
+    """θ from the per-component sums rᵀZ (K, 1 + d + d(d+1)/2): N_k, Σ r x, Σ r x xᵀ.
+
+    ``xp`` is ``jnp`` inside the compiled EM loop, ``np`` for a k-means start (five
+    10 × 10 Cholesky factorisations need no compiled program of their own).
+    """
     d = centre.shape[0]
-    eps = jnp.finfo(Z.dtype).eps
-    sums = resp.T @ Z  # (K, 1 + d + d(d+1)/2): N_k, Σ r x, Σ r x xᵀ (doubled off the diagonal)
-    nk = sums[:, 0] + 10 * eps
+    nk = sums[:, 0] + 10 * xp.finfo(sums.dtype).eps
     mc = sums[:, 1 : 1 + d] / nk[:, None]
     iu, ju = np.triu_indices(d)
-    halve = jnp.asarray(np.where(iu == ju, 1.0, 0.5))
+    halve = np.where(iu == ju, 1.0, 0.5)  # the design matrix doubled the off-diagonal terms
     second = _unpack_upper(sums[:, 1 + d :] * halve / nk[:, None], d)
-    cov = second - mc[:, :, None] * mc[:, None, :] + reg * jnp.eye(d, dtype=Z.dtype)
+    cov = second - mc[:, :, None] * mc[:, None, :] + reg * xp.eye(d, dtype=sums.dtype)
+    precision_cholesky = _precision_cholesky if xp is jnp else _host_precision_cholesky
     return {
         "weights": nk / nk.sum(),
         "means": mc + centre,
-        "prec_chol": _precision_cholesky(cov, "full"),
+        "prec_chol": precision_cholesky(cov, "full"),
     }
+
+
+def _host_precision_cholesky(cov: np.ndarray, covariance_type: str) -> np.ndarray:
+    """NumPy twin of :func:`_precision_cholesky` (full): NaN where Σ_k is not positive definite.
+
+    NaN, as ``jnp.linalg.cholesky`` gives, so that the fit fails the same way (a
+    non-finite bound and the cure named by ``fit``) from either start.
+    """
+    out = np.full_like(cov, np.nan)
+    eye = np.eye(cov.shape[-1])
+    for k, c in enumerate(cov):
+        try:
+            chol = np.linalg.cholesky(c)
+        except np.linalg.LinAlgError:
+            continue
+        out[k] = scipy.linalg.solve_triangular(chol, eye, lower=True).T
+    return out
 
 
 def _m_step(resp, data, covariance_type):
@@ -210,18 +248,36 @@ def _log_probs(params, X, covariance_type):
 # ------------------------------------------------------------------ initialisation
 
 
-def _kmeans_plus_plus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+@functools.cache
+def _blas_threads() -> ThreadpoolController:
+    return ThreadpoolController()  # a few ms to list the loaded BLAS libraries: once
+
+
+def _one_blas_thread():
+    """NumPy's and SciPy's BLAS on one thread, for the small host arithmetic of a start.
+
+    After a call on several threads, OpenBLAS keeps its worker threads spinning for a
+    while; the XLA program that follows then shares the cores with them. A k-means++
+    product (3 × 10 by 10 × 100,000) or a 10 × 10 triangular solve before the EM loop
+    made that loop about 40 ms slower on 2 cores. scikit-learn's k-means limits BLAS
+    the same way (``threadpool_limits(1, "blas")``).
+    """
+    return _blas_threads().limit(limits=1, user_api="blas")
+
+
+def _kmeans_plus_plus(
+    Xc: np.ndarray, sq: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
     """Arthur & Vassilvitskii (2007) seeding, with 2 + log k candidates per centre (greedy).
 
-    Squared distances as ‖x‖² − 2xᵀc + ‖c‖² (one matrix product per centre, not a pass
-    over an (n, d) difference per candidate), on X centred on its mean so that the
-    expansion loses no precision for data far from the origin.
+    ``Xc`` is X centred on its mean and ``sq`` its rows' squared norms, so that the
+    squared distances ‖x‖² − 2xᵀc + ‖c‖² are one matrix product per centre (not a pass
+    over an (n, d) difference per candidate) and lose no precision for data far from
+    the origin. Returns the chosen rows' indices.
     """
-    n = X.shape[0]
-    Xc = X - X.mean(axis=0)
-    sq = np.einsum("ij,ij->i", Xc, Xc)
+    n = Xc.shape[0]
 
-    def distances(rows) -> np.ndarray:  # (len(rows), n) squared distances to X[rows]
+    def distances(rows) -> np.ndarray:  # (len(rows), n) squared distances to Xc[rows]
         rows = np.atleast_1d(rows)
         d2 = sq[rows][:, None] - 2.0 * (Xc[rows] @ Xc.T) + sq[None, :]
         return np.maximum(d2, 0.0)
@@ -240,7 +296,7 @@ def _kmeans_plus_plus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.nda
         best = np.argmin(np.minimum(closest[None, :], dist).sum(axis=1))
         chosen.append(candidates[best])
         closest = np.minimum(closest, dist[best])
-    return X[np.asarray(chosen)]
+    return np.asarray(chosen)
 
 
 def _nearest(X1, centres):
@@ -252,27 +308,28 @@ def _nearest(X1, centres):
     return jnp.argmin(X1 @ jnp.concatenate([jnp.sum(centres**2, 1)[:, None], -2 * centres], 1).T, 1)
 
 
-def _lloyd(X1, centres, tol=1e-4, max_iter=300):
+def _lloyd(X1, centres, threshold, max_iter=300):
     """Lloyd's k-means iterations from ``centres`` on X1 = [1, x]: scikit-learn's stopping rule.
 
-    As in scikit-learn (the start its ``GaussianMixture`` uses): stop when the labels no
-    longer change, or when the centres' total squared shift is at most ``tol`` times the
-    mean per-feature variance of ``X``, or after ``max_iter`` iterations; the labels
+    As in scikit-learn (the start its ``GaussianMixture`` uses): stop when the centres'
+    total squared shift is at most ``threshold`` (``tol`` = 1e-4 times the mean
+    per-feature variance of ``X``), or after ``max_iter`` iterations; the labels
     returned are those of the last centres. Running on until the labels are exactly
     stable took 1.5-2× the iterations on overlapping clusters for the same mixture fit.
-    The column of ones makes each step one product: [N_k, Σ x] = one_hotᵀ [1, x].
+    scikit-learn also stops when the labels repeat; that needs no test of its own here:
+    the same labels give the same centres, a shift of 0, so the loop ends one cheap
+    iteration later with the same labels — and a test of 100,000 labels per iteration
+    took a quarter of this program's compilation. The column of ones makes each step
+    one product: [N_k, Σ x] = one_hotᵀ [1, x].
     """
     k = centres.shape[0]
-    threshold = tol * jnp.mean(jnp.var(X1[:, 1:], axis=0))
 
     def body(state):
         c, labels, _, i = state
         sums = jax.nn.one_hot(labels, k, dtype=X1.dtype).T @ X1
         counts = sums[:, :1]
         new_c = jnp.where(counts > 0, sums[:, 1:] / jnp.maximum(counts, 1), c)
-        new_labels = _nearest(X1, new_c)
-        moving = jnp.any(new_labels != labels) & (jnp.sum((new_c - c) ** 2) > threshold)
-        return new_c, new_labels, moving, i + 1
+        return new_c, _nearest(X1, new_c), jnp.sum((new_c - c) ** 2) > threshold, i + 1
 
     state = (centres, _nearest(X1, centres), jnp.asarray(True), 0)
     _, labels, _, _ = jax.lax.while_loop(lambda s: s[2] & (s[3] < max_iter), body, state)
@@ -288,14 +345,19 @@ def _with_ones(data):
 
 
 @partial(jit, static_argnames=("covariance_type", "lloyd"))
-def _start_from_centres(data, centres, covariance_type, lloyd):
-    """θ from the hard labels of ``centres`` (k-means with ``lloyd``): one compiled program.
+def _start_from_centres(data, centres, threshold, covariance_type, lloyd):
+    """The hard labels of ``centres`` (k-means with ``lloyd``), one compiled program.
 
-    ``centres`` are in the frame of the stored data (centred where ``data`` holds ``Z``).
+    Where ``data`` holds the design matrix Z it returns the clusters' sums onehotᵀZ
+    (θ follows on the host: :func:`_from_sums`), otherwise θ. ``centres`` are in the
+    frame of the stored data (centred where ``data`` holds Z); ``threshold`` is Lloyd's.
     """
     X1 = _with_ones(data)
-    labels = _lloyd(X1, centres) if lloyd else _nearest(X1, centres)
-    return _m_step(jax.nn.one_hot(labels, centres.shape[0], dtype=X1.dtype), data, covariance_type)
+    labels = _lloyd(X1, centres, threshold) if lloyd else _nearest(X1, centres)
+    one_hot = jax.nn.one_hot(labels, centres.shape[0], dtype=X1.dtype)
+    if "Z" in data:  # the pytree's structure is static: decided when traced
+        return one_hot.T @ data["Z"]
+    return _m_step(one_hot, data, covariance_type)
 
 
 _start_from_resp = jit(_m_step, static_argnames="covariance_type")
@@ -404,7 +466,8 @@ class GaussianMixture(DensityMixin, EMEstimator):
 
     def _check_input(self, X) -> np.ndarray:
         X = self._validate_X(X, reset=True, min_samples=2, why_finite=self._why_finite)
-        constant = np.flatnonzero(np.ptp(X, axis=0) == 0)
+        # "Differs from the first row somewhere": one pass, half the time of np.ptp.
+        constant = np.flatnonzero(~(X != X[0]).any(axis=0))
         if constant.size:
             raise ValueError(
                 f"column(s) {', '.join(map(str, constant[:5]))} of X are constant; "
@@ -451,13 +514,8 @@ class GaussianMixture(DensityMixin, EMEstimator):
             resp /= resp.sum(axis=1, keepdims=True)
             params = _start_from_resp(jax.device_put(resp), data, covariance_type=t)
         else:
-            centres = _kmeans_plus_plus(X, k, rng)
-            if "centre" in data:
-                centres = centres - np.asarray(data["centre"])
-            lloyd = self.init_params == "kmeans"
-            params = _start_from_centres(
-                data, jax.device_put(centres), covariance_type=t, lloyd=lloyd
-            )
+            with _one_blas_thread():
+                params = self._kmeans_start(X, data, rng)
         params = {name: np.asarray(v) for name, v in params.items()}
         if self.weights_init is not None:
             params["weights"] = np.asarray(self.weights_init, float)
@@ -467,6 +525,24 @@ class GaussianMixture(DensityMixin, EMEstimator):
             prec = np.asarray(self.precisions_init, float)
             params["prec_chol"] = np.linalg.cholesky(prec) if t == "full" else np.sqrt(prec)
         return params
+
+    def _kmeans_start(self, X: np.ndarray, data, rng: np.random.Generator) -> dict:
+        """θ from k-means++ seeds (and Lloyd's iterations for ``init_params="kmeans"``)."""
+        centre = X.mean(axis=0)  # the design matrix's centre too (``_em_data``)
+        Xc = X - centre
+        sq = np.einsum("ij,ij->i", Xc, Xc)
+        rows = _kmeans_plus_plus(Xc, sq, int(self.n_components), rng)
+        # scikit-learn's k-means tolerance: 1e-4 times the mean per-feature variance.
+        threshold = jax.device_put(1e-4 * sq.mean() / X.shape[1])
+        design = "Z" in data
+        out = _start_from_centres(
+            data,
+            jax.device_put(Xc[rows] if design else X[rows]),
+            threshold,
+            covariance_type=self.covariance_type,
+            lloyd=self.init_params == "kmeans",
+        )
+        return _from_sums(np.asarray(out), centre, self.reg_covar, np) if design else out
 
     def _warm_params(self, X: np.ndarray) -> dict:
         shape = self._params["means"].shape

@@ -5,10 +5,12 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
+from bayesmin.inference._precision import float64
 from bayesmin.inference.em import GaussianMixture, em
 
 TYPES = ["full", "diag", "spherical"]
@@ -202,3 +204,68 @@ def test_design_matrix_path_matches_the_plain_path(blobs, monkeypatch):
     # Negative control: another seed's k-means start takes another path.
     other = GaussianMixture(4, **{**kwargs, "random_state": 5}).fit(X)
     assert other.lower_bounds_[0] != pytest.approx(design.lower_bounds_[0], abs=1e-6)
+
+
+@float64()  # the test's own JAX arithmetic in 64-bit, as the estimator's
+def test_kmeans_labels_are_scikit_learns_lloyd():
+    # Our Lloyd's iterations stop on the centres' shift alone; scikit-learn also stops
+    # when the labels repeat, which gives the same labels one iteration sooner. From the
+    # same seeds, on overlapping clusters (many iterations), the labels are KMeans'.
+    from bayesmin.inference.em import mixture
+
+    X, _ = make_blobs(n_samples=3000, centers=5, n_features=4, cluster_std=3.0, random_state=2)
+    Xc = X - X.mean(axis=0)
+    sq = np.einsum("ij,ij->i", Xc, Xc)
+    rows = mixture._kmeans_plus_plus(Xc, sq, 5, np.random.default_rng(0))
+    theirs = KMeans(5, init=X[rows], n_init=1, tol=1e-4, algorithm="lloyd").fit(X)
+    X1 = jnp.asarray(np.c_[np.ones(len(X)), Xc])
+    threshold = 1e-4 * sq.mean() / X.shape[1]  # scikit-learn's tol times the mean variance
+    ours = np.asarray(mixture._lloyd(X1, jnp.asarray(Xc[rows]), threshold))
+    assert theirs.n_iter_ > 5
+    np.testing.assert_array_equal(ours, theirs.labels_)
+    # Negative control: stopping after one iteration leaves other labels.
+    early = np.asarray(mixture._lloyd(X1, jnp.asarray(Xc[rows]), threshold, max_iter=1))
+    assert np.mean(early != theirs.labels_) > 0.01
+
+
+@float64()
+def test_host_start_parameters_are_the_compiled_m_steps():
+    # A k-means start's θ comes from the clusters' sums on the host (NumPy), the EM
+    # loop's from the same function compiled: both agree, NaN included for a Σ_k that
+    # is not positive definite (so a collapsed start fails the same way).
+    from bayesmin.inference.em import mixture
+
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(500, 3))
+    Z = np.asarray(mixture._design(jnp.asarray(Xc)))
+    resp = rng.dirichlet(np.ones(4), size=500)
+    sums, centre = resp.T @ Z, np.array([1.0, -2.0, 0.5])
+    host = mixture._from_sums(sums, centre, 1e-6, np)
+    compiled = mixture._from_sums(jnp.asarray(sums), jnp.asarray(centre), 1e-6)
+    for name in ("weights", "means", "prec_chol"):
+        np.testing.assert_allclose(host[name], compiled[name], rtol=1e-12, atol=1e-12)
+    precision = host["prec_chol"] @ np.swapaxes(host["prec_chol"], 1, 2)
+    cov = np.linalg.inv(precision)
+    mc = host["means"] - centre
+    expected = (resp.T[:, :, None] * Xc[None]).swapaxes(1, 2) @ Xc / resp.sum(0)[:, None, None]
+    np.testing.assert_allclose(cov, expected - mc[:, :, None] * mc[:, None, :] + 1e-6 * np.eye(3))
+    # Negative control: a component with a negative variance has no Cholesky factor.
+    bad = sums.copy()
+    bad[0, 4] = -1.0  # Σ x₁² of component 0 below (Σ x₁)²/N₀
+    assert np.isnan(mixture._from_sums(bad, centre, 0.0, np)["prec_chol"][0]).all()
+    assert np.isnan(
+        np.asarray(mixture._from_sums(jnp.asarray(bad), centre, 0.0)["prec_chol"][0])
+    ).any()
+    assert np.isfinite(mixture._from_sums(bad, centre, 0.0, np)["prec_chol"][1:]).all()
+
+
+def test_fit_leaves_blas_threads_as_it_found_them(blobs):
+    # The k-means start runs NumPy's BLAS on one thread; the user's setting comes back.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    GaussianMixture(4, random_state=0).fit(blobs[0])
+    assert blas_threads() == before
