@@ -200,7 +200,7 @@ def _from_sums(sums, centre, reg, xp=jnp):
 def _host_precision_cholesky(cov: np.ndarray, covariance_type: str) -> np.ndarray:
     """NumPy twin of :func:`_precision_cholesky` (full): NaN where Σ_k is not positive definite.
 
-    NaN, as ``jnp.linalg.cholesky`` gives, so that the fit fails the same way (a
+    NaN, as the compiled factorisation gives, so that the fit fails the same way (a
     non-finite bound and the cure named by ``fit``) from either start.
     """
     out = np.full_like(cov, np.nan)
