@@ -51,3 +51,36 @@ def test_a_name_registered_by_another_module_is_refused():
     with pytest.raises(ValueError, match=r"registered twice .*give one of them another name"):
         base.register(spec)  # this test module is not the one that registered it
     assert models.get("normal_normal") is spec
+
+
+def test_the_index_names_what_each_module_registers():
+    # get() imports only the module its name is listed under: the index must be exact.
+    models.names()  # every module imported
+    registered: dict[str, set[str]] = {}
+    for name, module in base._ORIGIN.items():
+        if module.startswith("bayesmin.models."):
+            registered.setdefault(module.rsplit(".", 1)[1], set()).add(name)
+    assert registered == {module: set(names) for module, names in base._MODULES.items()}
+
+
+def test_a_network_model_is_found_without_importing_pymc():
+    # Training the DDPM or the VAE needs JAX alone; the registry must not drag PyMC in.
+    code = (
+        "import sys\n"
+        "from bayesmin import models\n"
+        "assert models.get('ddpm').name == 'ddpm'\n"
+        "assert 'pymc' not in sys.modules, 'pymc imported'\n"
+        "models.get('normal_normal')\n"
+        "assert 'pymc' in sys.modules  # negative control: a PyMC model's module does\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok"
+
+
+def test_an_unknown_name_lists_the_known_ones_without_importing_them():
+    with pytest.raises(
+        KeyError, match=r"unknown model 'nope'; known models: .*ddpm.*normal_normal"
+    ):
+        models.get("nope")
