@@ -21,13 +21,15 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 
 from ..models import Exact
 from .summary import RHAT_MAX, _labels
+
+if TYPE_CHECKING:  # ArviZ takes ~3 s to import: only the functions that use it do
+    import arviz as az
 
 __all__ = [
     "REFERENCE_ESS_MIN",
@@ -119,6 +121,8 @@ class Reference(Mapping[str, Exact]):
         # it with the permissions the umask gives (mkstemp's file would stay 0600).
         folder = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")
         try:
+            import arviz as az
+
             tmp = os.path.join(folder, path.name)
             az.InferenceData(**groups).to_netcdf(tmp)
             os.replace(tmp, path)
@@ -279,6 +283,8 @@ def load_reference(path: str | os.PathLike, *, min_ess: float | None = None) -> 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
+    import arviz as az
+
     try:
         # Eager: the file is closed once read, so the reference can be saved over it.
         with az.rc_context({"data.load": "eager"}):
@@ -332,6 +338,8 @@ def _build(
     idata: az.InferenceData, *, source: str, min_ess: float, run_draws: int | None
 ) -> Reference:
     """Check the draws and estimate the moments; ``run_draws`` is set for our own run."""
+    import arviz as az
+
     what = "reference run" if run_draws is not None else "reference draws"
     if "posterior" not in idata.groups():
         raise BadReference(

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
-import xarray as xr
 from scipy import stats
+
+if TYPE_CHECKING:  # ArviZ takes ~3 s to import: only the functions that use it do
+    import arviz as az
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -158,6 +159,8 @@ def z_scores(idata: az.InferenceData, reference: Mapping[str, Any]) -> pd.DataFr
     names = [n for n in reference if n in post]
     if not names:
         return pd.DataFrame(columns=_Z_COLUMNS)
+    import arviz as az
+
     mcse_mean = az.mcse(idata, var_names=names, method="mean")
     mcse_sd = az.mcse(idata, var_names=names, method="sd")
     for name in names:
@@ -225,6 +228,9 @@ def _sd_ratio_worst(z: pd.DataFrame) -> float:
 
 
 def _summary_row(idata: az.InferenceData, reference) -> dict[str, Any]:
+    import arviz as az
+    import xarray as xr
+
     post = idata.posterior
     ess_bulk = az.ess(idata, method="bulk")
     ess_tail = az.ess(idata, method="tail")

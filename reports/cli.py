@@ -365,7 +365,7 @@ def fit(
     with a progress bar and resume from their checkpoint in --out when rerun.
     """
     from ..models import user
-    from . import fitting, neural
+    from . import neural  # not yet ``fitting``: it imports PyMC, which the networks never use
 
     out = rundir.check_out(out)
     _run_lengths(seed=seed)
@@ -386,6 +386,8 @@ def fit(
     if profile is not None or dataset is not None:
         flag = "--profile" if profile is not None else "--dataset"
         raise BadInput(f"{flag} is for the networks (vae, ddpm), not {model}")
+    from . import fitting
+
     sets = list(set_ or [])
     for name, value in (("k", k), ("q", q)):
         if value is not None:
@@ -952,7 +954,13 @@ def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     # `report` builds its sections in processes of their own, which quiet the libraries
     # themselves: this process then need not import PyMC (0.35 GB, seconds) to do it.
-    quiet_libraries(import_pymc=args[:1] != ["report"])
+    # Nor does training a network (`fit vae`, `fit ddpm`): JAX, Equinox and NumPyro only.
+    networks = False
+    if args[:1] == ["fit"]:
+        from .neural import NEURAL_MODELS  # imports JAX, as every fit does
+
+        networks = bool(set(args[1:2]) & set(NEURAL_MODELS))
+    quiet_libraries(import_pymc=args[:1] != ["report"] and not networks)
     # What the pages' provenance records: the arguments as given, the command's start.
     state = {"argv": args, "started": time.perf_counter()}
     try:

@@ -11,16 +11,16 @@ Agg canvas matplotlib attaches for PNG output.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
-from arviz.plots.plot_utils import default_grid
-from arviz.sel_utils import xarray_var_iter
 from matplotlib.figure import Figure
 
 from .. import diagnostics
+
+if TYPE_CHECKING:  # ArviZ takes seconds to import: the plots that draw with it import it
+    import arviz as az
 
 __all__ = [
     "bias_in_mcse",
@@ -60,6 +60,9 @@ def _panels(idata: az.InferenceData, var_names, *, compact: bool) -> int:
     trace plot's rows) or one per scalar element (a rank plot), counted with the iterator
     ArviZ's plots use and capped as they cap it (``rcParams["plot.max_subplots"]``, half
     of it for the two-column trace plot)."""
+    import arviz as az
+    from arviz.sel_utils import xarray_var_iter
+
     post = idata.posterior
     names = list(var_names) if var_names is not None else list(post.data_vars)
     skip = set(post.dims) - {"chain", "draw"} if compact else set()
@@ -115,6 +118,8 @@ def trace_plot(idata: az.InferenceData, var_names=None):
     One row per variable (vector variables drawn compactly in one panel pair): density
     on the left, rank bars per chain on the right, the ``(rows, 2)`` axes ArviZ expects.
     """
+    import arviz as az
+
     rows = _panels(idata, var_names, compact=True)
     fig, axes = subplots(rows, 2, figsize=(10, 2.2 * rows + 0.4), squeeze=False)
     az.plot_trace(idata, var_names=var_names, kind="rank_bars", compact=True, axes=axes)
@@ -124,6 +129,9 @@ def trace_plot(idata: az.InferenceData, var_names=None):
 
 def rank_plot(idata: az.InferenceData, var_names=None):
     """ArviZ rank plot: one panel per scalar element, on ArviZ's default grid."""
+    import arviz as az
+    from arviz.plots.plot_utils import default_grid
+
     n = _panels(idata, var_names, compact=False)
     rows, cols = default_grid(n)
     fig, axes = subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False)
@@ -152,6 +160,8 @@ def ess_per_second_bars(table: pd.DataFrame):
 
 def forest(runs: Mapping[str, az.InferenceData], var_names=None):
     """Every run's 94% HDI side by side (ArviZ forest plot)."""
+    import arviz as az
+
     labels = list(runs)
     # One row per scalar element and run (combined chains): size the figure by them.
     post = runs[labels[0]].posterior
@@ -233,6 +243,7 @@ def sbc_rank_histograms(ranks: pd.DataFrame, ranked_draws: int, *, bins: int = 2
 
 def sbc_ecdf_difference(ranks: pd.DataFrame, ranked_draws: int, *, prob=0.99, max_panels=12):
     """ECDF of the fractional ranks minus the uniform CDF, with ArviZ's simultaneous band."""
+    import arviz as az
     from scipy import stats
 
     fig, axes, params = _parameter_panels(ranks, max_panels)

@@ -141,3 +141,33 @@ def test_the_figures_reuse_the_metrics_draw(tmp_path, capsys, monkeypatch):
     assert run(["fit", "ddpm", "--dataset", "moons", "--out", tmp_path / "d"], capsys)[0] == 0
     assert calls == [200]  # n_eval; a second size would be a second draw
     assert (tmp_path / "d" / "samples.png").stat().st_size > 0
+
+
+FIT_PROCESS = """
+import sys
+from bayesmin.reports import cli
+code = cli.main(sys.argv[1:])
+print(code, "pymc" in sys.modules, "arviz" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("model", ["ddpm", "normal_normal"])
+def test_a_network_fit_never_imports_pymc(tmp_path, model):
+    # `fit vae|ddpm` trains with JAX alone: the command's process must not pay for PyMC
+    # and ArviZ (seconds, ~170 MB at its peak). A bad --dataset stops it after the
+    # registry lookup and the libraries' set-up, which is where they used to come in; a
+    # PyMC model's fit, refused the same way, is the negative control.
+    import subprocess
+    import sys
+
+    args = ["fit", model, "--dataset", "nope", "--out", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-c", FIT_PROCESS, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    code, pymc, arviz = done.stdout.split()[-3:]
+    assert code == "2", done.stderr
+    assert pymc == arviz == str(model != "ddpm"), done.stderr
