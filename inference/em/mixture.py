@@ -189,15 +189,16 @@ def _from_sums(sums, centre, reg, xp=jnp):
     halve = np.where(iu == ju, 1.0, 0.5)  # the design matrix doubled the off-diagonal terms
     second = _unpack_upper(sums[:, 1 + d :] * halve / nk[:, None], d)
     cov = second - mc[:, :, None] * mc[:, None, :] + reg * xp.eye(d, dtype=sums.dtype)
-    precision_cholesky = _precision_cholesky if xp is jnp else _host_precision_cholesky
     return {
         "weights": nk / nk.sum(),
         "means": mc + centre,
-        "prec_chol": precision_cholesky(cov, "full"),
+        "prec_chol": _precision_cholesky(cov, "full")
+        if xp is jnp
+        else _host_precision_cholesky(cov),
     }
 
 
-def _host_precision_cholesky(cov: np.ndarray, covariance_type: str) -> np.ndarray:
+def _host_precision_cholesky(cov: np.ndarray) -> np.ndarray:
     """NumPy twin of :func:`_precision_cholesky` (full): NaN where Σ_k is not positive definite.
 
     NaN, as the compiled factorisation gives, so that the fit fails the same way (a
